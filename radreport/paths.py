@@ -1,0 +1,19 @@
+"""Where radreport keeps its state: one directory, moved with RADREPORT_HOME."""
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = ".radreport"
+
+
+def home() -> Path:
+    """The state directory (ZenML store, artifacts, MLflow store, model cache)."""
+    return Path(os.environ.get("RADREPORT_HOME", DEFAULT_HOME)).resolve()
+
+
+def model_cache() -> Path:
+    return home() / "models"
+
+
+def exports() -> Path:
+    return home() / "exports"

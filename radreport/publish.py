@@ -1,0 +1,55 @@
+"""Register the selected checkpoint in the MLflow registry and run the promotion gate on it."""
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from radreport import registry
+from radreport.checkpoints import CheckpointSet
+from radreport.config import PromotionConfig
+from radreport.promotion import decide
+
+
+def adapter_sha256(adapter_dir: Path) -> str:
+    return hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def bundle(checkpoints: CheckpointSet, step: int, out: Path) -> Path:
+    """Everything needed to serve the adapter: weights, tokenizer, prompt template, base-model reference."""
+    shutil.copytree(checkpoints.adapter(step), out)
+    shutil.copytree(checkpoints.tokenizer, out / "tokenizer")
+    (out / "radreport.json").write_text(json.dumps({**checkpoints.manifest, "step": step}, indent=2))
+    return out
+
+
+def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerprint: str, model_name: str,
+            policy: PromotionConfig, extra_tags: dict) -> dict:
+    """Register (once per adapter) and gate one checkpoint. Needs an active MLflow run."""
+    client = MlflowClient()
+    run = mlflow.active_run()
+    sha = adapter_sha256(checkpoints.adapter(step))
+    existing = registry.find_by_tag(client, model_name, "adapter_sha256", sha)
+    if existing:
+        return {"model_name": model_name, "version": existing.version, "alias": existing.tags.get("gate.decision"),
+                "reason": existing.tags.get("gate.reason"), "already_registered": True}
+    champion = registry.champion_version(client, model_name)
+    champion_value = float(champion.tags[f"metric.{policy.metric}"]) if champion else None
+    decision = decide(policy.metric, metrics[policy.metric], champion_value, policy.floor, policy.max_regression)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifacts(str(bundle(checkpoints, step, Path(tmp) / "adapter")), "adapter")
+    manifest = checkpoints.manifest
+    tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
+            "data_fingerprint": data_fingerprint, **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()},
+            **extra_tags}
+    version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
+    registry.record_decision(client, model_name, version, decision, {
+        "gate.metric": policy.metric, "gate.candidate_value": metrics[policy.metric],
+        "gate.champion_version": champion.version if champion else "none",
+        "gate.champion_value": champion_value if champion_value is not None else "none"})
+    return {"model_name": model_name, "version": version, "alias": decision.alias, "reason": decision.reason,
+            "already_registered": False}

@@ -1,0 +1,74 @@
+"""The MLflow model registry: versions, aliases (champion / challenger) and gate decisions as tags."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from radreport.promotion import Decision
+
+
+@dataclass
+class VersionInfo:
+    version: int
+    aliases: list[str]
+    tags: dict
+    run_id: str
+
+
+def ensure_model(client: MlflowClient, name: str) -> None:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="radreport LoRA adapters; aliases: champion, challenger")
+
+
+def champion_version(client: MlflowClient, name: str) -> Optional[VersionInfo]:
+    try:
+        version = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None
+    return VersionInfo(int(version.version), ["champion"], dict(version.tags), version.run_id)
+
+
+def register(client: MlflowClient, name: str, source: str, run_id: str, tags: dict) -> int:
+    ensure_model(client, name)
+    version = client.create_model_version(name, source=source, run_id=run_id,
+                                          tags={k: str(v) for k, v in tags.items()})
+    return int(version.version)
+
+
+def record_decision(client: MlflowClient, name: str, version: int, decision: Decision, tags: dict) -> None:
+    for key, value in {"gate.decision": decision.alias, "gate.reason": decision.reason, **tags}.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+    client.set_registered_model_alias(name, decision.alias, str(version))
+
+
+def list_versions(client: MlflowClient, name: Optional[str] = None) -> list[tuple[str, VersionInfo]]:
+    """(model name, version) for every registered version, newest first."""
+    rows = []
+    models = [client.get_registered_model(name)] if name else client.search_registered_models()
+    for model in models:
+        aliases_of = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases_of.setdefault(int(version), []).append(alias)
+        for v in client.search_model_versions(f"name='{model.name}'"):
+            rows.append((model.name, VersionInfo(int(v.version), sorted(aliases_of.get(int(v.version), [])),
+                                                 dict(v.tags), v.run_id)))
+    return sorted(rows, key=lambda r: (r[0], -r[1].version))
+
+
+def find_by_tag(client: MlflowClient, name: str, key: str, value: str) -> Optional[VersionInfo]:
+    for model_name, info in list_versions(client, name) if model_exists(client, name) else []:
+        if info.tags.get(key) == value:
+            return info
+    return None
+
+
+def model_exists(client: MlflowClient, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+        return True
+    except MlflowException:
+        return False

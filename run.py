@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""radreport: the one command line.
+
+    python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
+    python run.py models                                         registered versions, aliases, decisions
+    python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
+    python run.py stack                                          create/show the local ZenML + MLflow stack
+"""
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from ops.env import configure
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", help="state directory (default: $RADREPORT_HOME or ./.radreport)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the training pipeline")
+    run.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
+    run.add_argument("--data", help="reports to train on (overrides data.path); default: the synthetic sample")
+
+    models = sub.add_parser("models", help="list registered model versions")
+    models.add_argument("--name", help="only this registered model")
+
+    data = sub.add_parser("data", help="datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    download = data_sub.add_parser("download", help="download a public dataset (needs internet)")
+    download.add_argument("dataset", choices=["iu-xray"])
+    download.add_argument("--out", default="data/iu_xray_openi", help="folder for the XML reports")
+    download.add_argument("--url", help="archive URL (default: Open-i's NLMCXR_reports.tgz)")
+
+    sub.add_parser("stack", help="create (idempotently) and show the local stack")
+    return parser.parse_args(argv)
+
+
+def default_model_name(task: str, data_path: str, synthetic: bool) -> str:
+    dataset = "synthetic" if synthetic else re.sub(r"[^a-z0-9]+", "-", Path(data_path).stem.lower()).strip("-")
+    return f"radreport-{task.replace('_', '-')}-{dataset}"
+
+
+def cmd_run(args) -> None:
+    from radreport.config import load_config
+    from radreport.ingest import source_fingerprint
+    from radreport.paths import exports, home
+    from radreport.sample_data import write_sample
+
+    config = load_config(args.config, args.data)
+    synthetic = config.data.path is None
+    if synthetic:
+        config.data.path = str(write_sample(home() / "data" / "synthetic_reports.jsonl"))
+    elif not Path(config.data.path).exists():
+        raise SystemExit(f"--data {config.data.path}: no such file or folder")
+    config.data.path = str(Path(config.data.path).resolve())
+    model_name = config.promotion.model_name or default_model_name(config.format.task, config.data.path, synthetic)
+
+    from ops.stack import bootstrap
+    from pipelines.training import training_pipeline
+
+    bootstrap()
+    started = time.perf_counter()
+    run = training_pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
+    report_run(run, time.perf_counter() - started)
+
+
+def report_run(run, seconds: float) -> None:
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from ops.stack import tracking_uri
+
+    run = Client().get_pipeline_run(run.id)
+    cached = [name for name, s in run.steps.items() if s.status == ExecutionStatus.CACHED]
+    scores = run.steps["evaluate_checkpoints"].outputs["checkpoint_scores"][0].load().set_index("system")
+    best_step = run.steps["evaluate_checkpoints"].outputs["best_step"][0].load()
+    decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
+    print(f"\nrun {run.name}: {run.status.value} in {seconds:.0f} s; cached steps: {', '.join(cached) or 'none'}")
+    print(f"ROUGE-L on held-out impressions: untuned base {scores.loc['base', 'rougeL']:.4f}, "
+          f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
+    print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({decision['reason']})")
+    print(f"MLflow UI:  mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000")
+    print("ZenML dashboard:  zenml login --local --ip-address 127.0.0.1 --port 8237")
+
+
+def cmd_models(args) -> None:
+    from mlflow import MlflowClient
+
+    from ops.stack import tracking_uri
+    from radreport.registry import list_versions
+
+    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+    rows = list_versions(client, args.name)
+    if not rows:
+        print("no registered models yet: run `python run.py run` first")
+        return
+    print(f"{'model':45} {'ver':>3}  {'aliases':18} {'rougeL':>7} {'bleu':>6}  decision")
+    for name, v in rows:
+        print(f"{name:45} {v.version:>3}  {','.join(v.aliases) or '-':18} {float(v.tags.get('metric.rougeL', 'nan')):7.4f} "
+              f"{float(v.tags.get('metric.bleu', 'nan')):6.2f}  {v.tags.get('gate.decision', '-')}: {v.tags.get('gate.reason', '')}")
+
+
+def cmd_data(args) -> None:
+    from radreport.openi import OPENI_REPORTS_URL, download_reports
+
+    out = download_reports(args.out, args.url or OPENI_REPORTS_URL)
+    print(f"{len(list(out.glob('*.xml')))} OpenI XML reports in {out}; train with: python run.py run --data {out}")
+
+
+def cmd_stack(args) -> None:
+    from ops.stack import bootstrap, tracking_uri
+    from radreport.paths import home
+
+    print(f"stack {bootstrap()} active; state in {home()}; MLflow tracking URI {tracking_uri()}")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    configure(args.home)
+    {"run": cmd_run, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Thin ZenML steps: each calls the radreport core and records what it did."""

@@ -1,0 +1,42 @@
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from zenml import step
+
+from ops.lineage import link_runs
+from ops.stack import TRACKER
+from radreport import tracking
+from radreport.checkpoints import CheckpointSet
+from radreport.config import EvalConfig, HumanEvalConfig
+from radreport.evaluation import load_adapters
+from radreport.formatting import prompt
+from radreport.generation import generate
+from radreport.human_eval import blinded_packet, sample_cases
+
+
+@step(experiment_tracker=TRACKER)
+def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.DataFrame, human_eval: HumanEvalConfig,
+                      eval_config: EvalConfig, export_dir: str) -> tuple[
+    Annotated[pd.DataFrame, "rater_sheet"], Annotated[pd.DataFrame, "unblinding_key"]
+]:
+    """Blinded rater sheet (model vs radiologist in random order) from the test split.
+
+    The sheet is written to `export_dir` for raters; the key never sits beside it (ZenML and MLflow artifacts only).
+    """
+    link_runs()
+    cases = sample_cases(records, "test", human_eval.cases, human_eval.seed)
+    model, tokenizer = load_adapters(checkpoints, [best_step])
+    prompts = [prompt(r.instruction, r.input) for r in cases.itertuples(index=False)]
+    generated = generate(model, tokenizer, prompts, eval_config.batch_size, eval_config.max_new_tokens, desc="rater cases")
+    sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
+                                              "radiologist": cases["output"].values, "model": generated}), human_eval.seed)
+    out = Path(export_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sheet.to_csv(out / "rater_sheet.csv", index=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        key.to_csv(Path(tmp) / "unblinding_key.csv", index=False)
+        tracking.log_artifact(Path(tmp) / "unblinding_key.csv", "human_eval")
+    print(f"human eval: {len(sheet)} blinded cases -> {out / 'rater_sheet.csv'} (key in MLflow artifacts human_eval/)")
+    return sheet, key

@@ -1,0 +1,45 @@
+from typing import Annotated
+
+import mlflow
+import pandas as pd
+from zenml import log_metadata, step
+
+from ops.lineage import git_commit, link_runs, zenml_run_id
+from ops.stack import TRACKER
+from radreport import tracking
+from radreport.checkpoints import CheckpointSet
+from radreport.config import PromotionConfig
+from radreport.publish import publish
+
+
+@step(experiment_tracker=TRACKER, enable_cache=False)
+def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFrame, data_fingerprint: str,
+                  promotion: PromotionConfig, model_name: str, run_config: dict) -> Annotated[dict, "promotion_decision"]:
+    """Register the best checkpoint and set `champion` if the gate passes, else `challenger`; never cached,
+    since the registry it reads changes between runs (the same adapter is registered only once)."""
+    link_runs()
+    started_here = mlflow.active_run() is None  # a direct call outside the pipeline still gets a run
+    if started_here:
+        mlflow.start_run(run_name="promote_model")
+    try:
+        tracking.log_params(flatten(run_config), prefix="config.")
+        metrics = scores.set_index("system").loc[f"step-{best_step}"].to_dict()
+        lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit()}
+        decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage)
+        if not started_here:
+            log_metadata({f"promotion_{k}": v for k, v in decision.items()})
+    finally:
+        if started_here:
+            mlflow.end_run()
+    print(f"promote: {model_name} version {decision['version']} -> {decision['alias']} ({decision['reason']})")
+    return decision
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

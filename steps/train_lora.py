@@ -1,0 +1,26 @@
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from zenml import step
+
+from materializers.checkpoints import CheckpointSetMaterializer
+from ops.lineage import link_runs
+from ops.stack import TRACKER
+from radreport import tracking
+from radreport.checkpoints import CheckpointSet
+from radreport.config import TrainConfig
+from radreport.training import train_lora as train
+
+
+@step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)
+def train_lora(records: pd.DataFrame, train_config: TrainConfig, task: str) -> Annotated[CheckpointSet, "checkpoints"]:
+    """LoRA fine-tuning of the base model on the train split; every checkpoint's adapter is kept."""
+    link_runs()
+    tracking.log_params(train_config.model_dump(), prefix="train.")
+    checkpoints = train(records, train_config, task, Path(tempfile.mkdtemp(prefix="radreport-train-")))
+    summary = checkpoints.manifest["summary"]
+    print(f"train: {summary['global_step']} steps in {summary['train_seconds']} s, "
+          f"final train loss {summary['final_train_loss']:.3f}, checkpoints at {checkpoints.steps}")
+    return checkpoints
