@@ -12,7 +12,8 @@ def home() -> Path:
 
 
 def model_cache() -> Path:
-    return home() / "models"
+    """Converted base models; RADREPORT_MODEL_CACHE shares them between state directories."""
+    return Path(os.environ.get("RADREPORT_MODEL_CACHE") or home() / "models").resolve()
 
 
 def exports() -> Path:

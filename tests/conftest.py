@@ -1,0 +1,48 @@
+"""Test session: a fresh state directory (ZenML store, MLflow store, model cache) set before ZenML is imported."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ops.env import configure  # noqa: E402
+
+HOME = configure(tempfile.mkdtemp(prefix="radreport-test-"))
+# The embedded model's one-time conversion is shared across test sessions on one machine.
+os.environ.setdefault("RADREPORT_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "radreport-model-cache"))
+
+import pytest  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+IU_XRAY = SHARED_DATA / "iu_xray"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def stack():
+    from ops.stack import bootstrap
+
+    return bootstrap()
+
+
+@pytest.fixture(scope="session")
+def sample_path(tmp_path_factory) -> Path:
+    from radreport.sample_data import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("data") / "synthetic.jsonl", n=120)
+
+
+@pytest.fixture
+def iu_xray() -> Path:
+    if not (IU_XRAY / "indiana_reports.csv").exists():
+        pytest.skip("../shared/data/iu_xray is not beside this checkout")
+    return IU_XRAY

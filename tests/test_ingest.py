@@ -1,0 +1,132 @@
+import io
+import json
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from radreport.ingest import IngestError, ingest, source_fingerprint, fingerprint
+from radreport.splits import assign_split
+
+OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
+<eCitation><uId id="CXR{uid}"/><MedlineCitation><Article><Abstract>
+<AbstractText Label="COMPARISON">None.</AbstractText>
+<AbstractText Label="INDICATION">Cough.</AbstractText>
+<AbstractText Label="FINDINGS">{findings}</AbstractText>
+<AbstractText Label="IMPRESSION">{impression}</AbstractText>
+</Abstract></Article></MedlineCitation>
+<parentImage id="CXR{uid}_IM-0001-1001"/><parentImage id="CXR{uid}_IM-0001-2001"/></eCitation>"""
+
+
+def test_synthetic_sample_is_accepted_whole(sample_path):
+    result = ingest(sample_path)
+    assert result.read == 120 and len(result.reports) == 120 and result.quarantine.empty
+    assert set(result.reports["source"]) == {"synthetic"}
+    assert set(result.reports["split"]) == {"train", "validation", "test"}
+
+
+def test_iu_xray_csv_uses_the_r2gen_split(iu_xray):
+    result = ingest(iu_xray)
+    counts = result.counts
+    assert counts["read"] == 3851 and counts["accepted"] + counts["quarantined"] == 3851
+    assert counts["quarantined"] == result.quarantine["reason"].eq("empty_text").sum()
+    reports = result.reports.set_index("report_id")
+    assert reports.loc["2", "split"] == "test"  # CXR2_IM-0652 is in R2Gen's test split
+    assert reports.loc["1", "image_ids"] == "1_IM-0001-4001.dcm.png;1_IM-0001-3001.dcm.png"
+    assert "XXXX" in reports.loc["1", "impression"]  # de-identification placeholders are kept
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    rows = [{"id": "a", "findings": "Lungs are clear.", "impression": "Normal."},
+            {"id": "b", "findings": "", "impression": None},
+            {"id": "a", "findings": "Heart is normal.", "impression": "Normal."},
+            {"id": "c", "findings": 12, "impression": "Normal."},
+            {"id": "d", "findings": "x" * 50, "impression": "long"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
+    result = ingest(path, max_chars=40)
+    assert list(result.reports["report_id"]) == ["a"]
+    assert dict(zip(result.quarantine["row"], result.quarantine["reason"])) == {
+        2: "empty_text", 3: "duplicate_id", 4: "non_text", 5: "too_long", 6: "unparseable"}
+    assert result.read == len(result.reports) + len(result.quarantine)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "file is empty"),
+    (b"uid,text\n1,hello\n", "no findings or impression column"),
+])
+def test_unreadable_files_fail_with_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(IngestError, match=message) as err:
+        ingest(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_latin1_and_utf16_csv_are_read(tmp_path):
+    text = "id,findings,impression\n1,Opacité in the right base.,Pneumonia.\n"
+    for encoding in ("latin-1", "utf-16"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        assert ingest(path).reports["findings"].iloc[0] == "Opacité in the right base."
+
+
+def test_splits_are_per_patient_stable_and_deterministic():
+    keys = [f"patient-{i}" for i in range(5000)]
+    first = [assign_split(k, 0.1, 0.1) for k in keys]
+    assert first == [assign_split(k, 0.1, 0.1) for k in keys]
+    shares = pd.Series(first).value_counts(normalize=True)
+    assert abs(shares["test"] - 0.1) < 0.02 and abs(shares["validation"] - 0.1) < 0.02
+
+
+def test_patients_never_span_splits(tmp_path):
+    rows = [{"id": f"r{i}", "patient_id": f"p{i % 37}", "findings": f"Finding {i}.", "impression": "Normal."}
+            for i in range(400)]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    reports = ingest(path).reports
+    assert reports.groupby("patient_id")["split"].nunique().max() == 1
+    # new reports arriving never move old ones
+    path.write_text("\n".join(json.dumps(r) for r in rows + [{"id": "new", "patient_id": "p999", "findings": "x.", "impression": "y."}]))
+    again = ingest(path).reports.set_index("report_id")
+    assert (again.loc[reports["report_id"], "split"].values == reports["split"].values).all()
+
+
+def test_fingerprints_track_content(tmp_path, sample_path):
+    reports = ingest(sample_path).reports
+    assert fingerprint(reports) == fingerprint(reports.sample(frac=1, random_state=0))
+    changed = tmp_path / "changed.jsonl"
+    changed.write_text(sample_path.read_text().replace("clear", "CLEAR", 1))
+    assert source_fingerprint(changed) != source_fingerprint(sample_path)
+    assert fingerprint(ingest(changed).reports) != fingerprint(reports)
+
+
+def test_data_download_fetches_an_openi_archive_from_a_server(tmp_path):
+    """`run.py data download iu-xray` against a local HTTP server serving a tarball in Open-i's layout."""
+    from run import main
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(served / "NLMCXR_reports.tgz", "w:gz") as tar:
+        for uid, findings, impression in [(1, "The lungs are clear.", "Normal chest."),
+                                          (2, "Borderline cardiomegaly.", "No acute disease."),
+                                          (3, "", "")]:
+            data = OPENI_XML.format(uid=uid, findings=findings, impression=impression).encode()
+            info = tarfile.TarInfo(f"ecgen-radiology/{uid}.xml")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/NLMCXR_reports.tgz"
+        main(["data", "download", "iu-xray", "--out", str(tmp_path / "xml"), "--url", url])
+    finally:
+        server.shutdown()
+    result = ingest(tmp_path / "xml")
+    assert result.read == 3 and list(result.quarantine["reason"]) == ["empty_text"]
+    row = result.reports.set_index("report_id").loc["2"]
+    assert row["findings"] == "Borderline cardiomegaly." and row["source"] == "openi-xml"
+    assert row["image_ids"] == "CXR2_IM-0001-1001;CXR2_IM-0001-2001"

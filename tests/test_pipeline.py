@@ -1,0 +1,86 @@
+"""The whole DAG on a real local ZenML stack and a real MLflow store/registry, with a tiny model."""
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from run import main
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory, tiny_model):
+    def write(learning_rate=2e-4, **promotion):
+        path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+        path.write_text(yaml.safe_dump({
+            "train": {"model": str(tiny_model), "max_steps": 4, "learning_rate": learning_rate, "save_steps": 2, "logging_steps": 1, "batch_size": 4},
+            "eval": {"max_examples": 8, "max_new_tokens": 8},
+            "human_eval": {"cases": 4},
+            "promotion": {"model_name": "radreport-test", "floor": 0.0, **promotion},
+        }))
+        return str(path)
+    return write
+
+
+def registry():
+    from ops.stack import tracking_uri
+
+    return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+
+
+def latest_run():
+    from zenml.client import Client
+
+    return Client().get_pipeline("radreport_training").last_run
+
+
+def test_pipeline_runs_all_stages_registers_a_champion_and_caches(stack, tiny_config, sample_path, capsys):
+    from zenml.enums import ExecutionStatus
+
+    config = tiny_config()
+    main(["run", "--config", config, "--data", str(sample_path)])
+    run = latest_run()
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == {"ingest_reports", "structure_findings", "format_alpaca", "train_lora",
+                              "evaluate_checkpoints", "export_human_eval", "promote_model"}
+    model = registry().get_registered_model("radreport-test")
+    assert model.aliases == {"champion": 1}
+    version = registry().get_model_version("radreport-test", "1")
+    assert version.tags["gate.decision"] == "champion" and version.tags["zenml.pipeline_run_id"] == str(run.id)
+
+    mlflow_run = registry().get_run(version.run_id)  # lineage both ways
+    assert mlflow_run.data.tags["zenml.pipeline_run_id"] == str(run.id)
+    assert "data_fingerprint" in mlflow_run.data.tags and "config.train.lora_r" in mlflow_run.data.params
+    assert run.steps["promote_model"].run_metadata["mlflow_run_id"] == version.run_id
+
+    main(["run", "--config", config, "--data", str(sample_path)])  # nothing changed
+    rerun = latest_run()
+    cached = {name for name, s in rerun.steps.items() if s.status == ExecutionStatus.CACHED}
+    assert cached == set(run.steps) - {"promote_model"}
+    assert "already_registered" in str(rerun.steps["promote_model"].outputs["promotion_decision"][0].load())
+    assert len(registry().search_model_versions("name='radreport-test'")) == 1
+
+    capsys.readouterr()
+    main(["models"])
+    out = capsys.readouterr().out
+    assert "radreport-test" in out and "champion" in out
+
+
+def test_a_version_that_fails_the_gate_becomes_challenger(stack, tiny_config, sample_path, capsys):
+    main(["run", "--config", tiny_config(learning_rate=1e-3, floor=2.0), "--data", str(sample_path)])
+    model = registry().get_registered_model("radreport-test")
+    challenger = model.aliases["challenger"]
+    assert model.aliases["champion"] != challenger
+    reason = registry().get_model_version("radreport-test", challenger).tags["gate.reason"]
+    assert reason.startswith("floor")
+    capsys.readouterr()
+    main(["models", "--name", "radreport-test"])
+    assert "challenger" in capsys.readouterr().out
+
+
+def test_human_eval_sheet_is_blinded(stack):
+    run = latest_run()
+    sheet = run.steps["export_human_eval"].outputs["rater_sheet"][0].load()
+    key = run.steps["export_human_eval"].outputs["unblinding_key"][0].load()
+    assert "model" not in " ".join(sheet.columns) and "radiologist" not in " ".join(sheet.columns)
+    assert set(key["case_id"]) == set(sheet["case_id"])
+    assert set(key["A"]) | set(key["B"]) <= {"model", "radiologist"}

@@ -1,0 +1,33 @@
+from collections import Counter
+
+from radreport.ingest import ingest
+from radreport.structuring import REGIONS, render, split_sentences, structure, structure_table
+
+
+def test_sentences_go_to_their_regions():
+    regions = structure("The heart is normal in size. The mediastinum is unremarkable. The lungs are clear. "
+                        "No acute osseous abnormality. Sternotomy wires are intact.")
+    assert regions == {"heart": ["The heart is normal in size."], "mediastinal": ["The mediastinum is unremarkable."],
+                       "lung": ["The lungs are clear."], "bone": ["No acute osseous abnormality."],
+                       "others": ["Sternotomy wires are intact."]}
+
+
+def test_earliest_keyword_decides():
+    assert structure("Heart size and pulmonary vascularity are normal.")["heart"]
+    assert structure("Cardiomediastinal silhouette is within normal limits.")["heart"]
+    assert structure("Degenerative changes of the spine.")["bone"]
+
+
+def test_no_sentence_is_lost_or_invented(iu_xray):
+    findings = ingest(iu_xray).reports["findings"].fillna("")
+    for text in findings:
+        regions = structure(text)
+        assert Counter(s for r in REGIONS for s in regions[r]) == Counter(split_sentences(text))
+
+
+def test_structured_table_and_rendering(sample_path):
+    table = structure_table(ingest(sample_path).reports)
+    assert set(REGIONS) <= set(table.columns)
+    text = render(structure("The lungs are clear."))
+    assert text.splitlines() == ["Lung: The lungs are clear.", "Heart: None.", "Mediastinal: None.", "Bone: None.",
+                                 "Others: None."]
