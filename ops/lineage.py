@@ -20,12 +20,9 @@ def link_runs() -> None:
     from zenml import get_step_context, log_metadata
 
     run = mlflow.active_run()
-    try:
-        context = get_step_context()
-    except RuntimeError:
+    if run is None or zenml_run_id() is None:
         return  # called outside a pipeline (a test calling step.entrypoint)
-    if run is None:
-        return
+    context = get_step_context()
     pipeline_run = context.pipeline_run
     mlflow.set_tags({"zenml.pipeline_run_id": str(pipeline_run.id), "zenml.pipeline_run_name": pipeline_run.name,
                      "zenml.pipeline": context.pipeline.name, "git_commit": git_commit()})
@@ -40,3 +37,15 @@ def zenml_run_id() -> str | None:
         return str(get_step_context().pipeline_run.id)
     except RuntimeError:
         return None
+
+
+def record_metadata(metadata: dict, artifact_name: str | None = None) -> None:
+    """ZenML metadata on the running step (or one of its outputs); a no-op outside a pipeline."""
+    from zenml import log_metadata
+
+    if zenml_run_id() is None:
+        return
+    if artifact_name:
+        log_metadata(metadata, artifact_name=artifact_name, infer_artifact=True)
+    else:
+        log_metadata(metadata)

@@ -1,9 +1,9 @@
 from typing import Annotated
 
 import pandas as pd
-from zenml import log_metadata, step
+from zenml import step
 
-from ops.lineage import link_runs
+from ops.lineage import link_runs, record_metadata
 from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import DataConfig
@@ -25,6 +25,6 @@ def ingest_reports(data: DataConfig, source_fingerprint: str) -> tuple[
     counts = result.counts
     tracking.log_metrics(counts, prefix="ingest_")
     tracking.set_tags({"data_fingerprint": data_fingerprint, "data_path": data.path})
-    log_metadata({**counts, "data_fingerprint": data_fingerprint}, artifact_name="reports", infer_artifact=True)
+    record_metadata({**counts, "data_fingerprint": data_fingerprint}, artifact_name="reports")
     print(f"ingest: {data.path}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return result.reports, result.quarantine, data_fingerprint

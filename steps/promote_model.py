@@ -2,9 +2,9 @@ from typing import Annotated
 
 import mlflow
 import pandas as pd
-from zenml import log_metadata, step
+from zenml import step
 
-from ops.lineage import git_commit, link_runs, zenml_run_id
+from ops.lineage import git_commit, link_runs, record_metadata, zenml_run_id
 from ops.stack import TRACKER
 from radreport import tracking
 from radreport.checkpoints import CheckpointSet
@@ -27,7 +27,7 @@ def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFra
         lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit()}
         decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage)
         if not started_here:
-            log_metadata({f"promotion_{k}": v for k, v in decision.items()})
+            record_metadata({f"promotion_{k}": v for k, v in decision.items()})
     finally:
         if started_here:
             mlflow.end_run()

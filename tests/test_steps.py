@@ -1,0 +1,35 @@
+"""Steps called directly through `step.entrypoint(...)`, outside any pipeline (no MLflow run is active)."""
+
+import pytest
+
+from radreport.config import DataConfig, EvalConfig, FormatConfig, StructuringConfig, TrainConfig
+from steps.evaluate_checkpoints import evaluate_checkpoints
+from steps.format_alpaca import format_alpaca
+from steps.ingest_reports import ingest_reports
+from steps.structure_findings import structure_findings
+from steps.train_lora import train_lora
+
+
+@pytest.fixture(scope="module")
+def records(sample_path):
+    reports, quarantine, data_fingerprint = ingest_reports.entrypoint(DataConfig(path=str(sample_path)), "fp")
+    assert len(reports) == 120 and quarantine.empty and len(data_fingerprint) == 16
+    structured = structure_findings.entrypoint(reports, StructuringConfig())
+    return format_alpaca.entrypoint(structured, FormatConfig())
+
+
+def test_train_and_evaluate_steps(records, tiny_model):
+    config = TrainConfig(model=str(tiny_model), max_steps=3, save_steps=2, logging_steps=1)
+    checkpoints = train_lora.entrypoint(records, config, "findings_to_impression")
+    assert checkpoints.steps == [2, 3]  # every save_steps, and always the last step
+    assert checkpoints.manifest["base_model"] == str(tiny_model)
+    assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3]
+    scores, examples, best_step = evaluate_checkpoints.entrypoint(
+        checkpoints, records, EvalConfig(max_examples=4, max_new_tokens=4))
+    assert list(scores["system"]) == ["base", "step-2", "step-3"] and best_step in (2, 3)
+    assert {"reference", "base", "step-2", "step-3"} <= set(examples.columns) and len(examples) == 4
+
+
+def test_unknown_model_fails_before_loading(records):
+    with pytest.raises(SystemExit, match="not a local folder"):
+        train_lora.entrypoint(records, TrainConfig(model="/nonexistent/model"), "findings_to_impression")
