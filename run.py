@@ -73,6 +73,7 @@ def report_run(run, seconds: float) -> None:
     from zenml.enums import ExecutionStatus
 
     from ops.stack import tracking_uri
+    from radreport.paths import home
 
     run = Client().get_pipeline_run(run.id)
     cached = [name for name, s in run.steps.items() if s.status == ExecutionStatus.CACHED]
@@ -84,8 +85,8 @@ def report_run(run, seconds: float) -> None:
           f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
     again = "already registered, unchanged: " if decision["already_registered"] else ""
     print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({again}{decision['reason']})")
-    print(f"MLflow UI:  mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000")
-    print("ZenML dashboard:  zenml login --local --ip-address 127.0.0.1 --port 8237")
+    print(f"MLflow UI:        .venv/bin/mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000")
+    print(f"ZenML dashboard:  ZENML_CONFIG_PATH={home() / 'zenml'} .venv/bin/zenml login --local --ip-address 127.0.0.1 --port 8237")
 
 
 def cmd_models(args) -> None:
