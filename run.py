@@ -2,6 +2,7 @@
 """radreport: the one command line.
 
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
+    python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -24,6 +25,12 @@ def parse_args(argv):
     run = sub.add_parser("run", help="run the training pipeline")
     run.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
     run.add_argument("--data", help="reports to train on (overrides data.path); default: the synthetic sample")
+
+    ingest = sub.add_parser("ingest", help="read reports into the schema; write accepted (Parquet) and quarantine (CSV)")
+    ingest.add_argument("paths", nargs="+", help="report files or folders")
+    ingest.add_argument("--format", default="auto", help="auto|iu-csv|openi-xml|mimic|text-dir|csv|jsonl|parquet")
+    ingest.add_argument("--config", help="pipeline YAML whose data: section applies (column mapping, policies)")
+    ingest.add_argument("--out", required=True, help="output folder")
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -89,6 +96,26 @@ def report_run(run, seconds: float) -> None:
     print(f"ZenML dashboard:  ZENML_CONFIG_PATH={home() / 'zenml'} .venv/bin/zenml login --local --ip-address 127.0.0.1 --port 8237")
 
 
+def cmd_ingest(args) -> None:
+    from radreport.config import load_config
+    from radreport.ingest import IngestError, fingerprint, ingest
+
+    data = load_config(args.config).data
+    try:
+        data = data.model_validate({**data.model_dump(), "format": args.format})
+        result = ingest(args.paths, data)
+    except IngestError as err:
+        raise SystemExit(f"ingest: {err}") from None
+    except ValueError as err:
+        raise SystemExit(f"ingest: --format: {err.errors()[0]['msg'] if hasattr(err, 'errors') else err}") from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.reports.to_parquet(out / "reports.parquet", index=False)
+    result.quarantine.to_csv(out / "quarantine.csv", index=False)
+    print(" ".join(f"{k}={v}" for k, v in result.counts.items()) + f" fingerprint={fingerprint(result.reports)}")
+    print(f"wrote {out / 'reports.parquet'} and {out / 'quarantine.csv'}")
+
+
 def cmd_models(args) -> None:
     from mlflow import MlflowClient
 
@@ -123,7 +150,7 @@ def cmd_stack(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
-    {"run": cmd_run, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+    {"run": cmd_run, "ingest": cmd_ingest, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

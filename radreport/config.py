@@ -18,8 +18,12 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    path: Optional[str] = Field(None, description="Report file or folder (IU X-Ray folder, CSV, JSONL, Parquet, OpenI XML folder). Empty: the project's synthetic sample.")
-    format: Literal["auto", "iu-csv", "openi-xml", "csv", "jsonl", "parquet"] = Field("auto", description="Source format; auto detects from the path.")
+    path: Optional[str] = Field(None, description="Report file or folder (IU X-Ray folder, OpenI XML folder, MIMIC-style or plain-text folder, CSV, JSONL, Parquet). Empty: the project's synthetic sample.")
+    format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet"] = Field("auto", description="Source format; auto detects from the path.")
+    columns: dict[str, str] = Field({}, description="Schema field -> column name in a CSV/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: accession}. Unmapped fields use common names.")
+    placeholder: Optional[str] = Field(None, description="Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are.")
+    duplicates: Literal["keep", "quarantine"] = Field("keep", description="Reports whose text equals an earlier one's (ignoring case, spacing, punctuation): keep and mark duplicate_of, or quarantine. Radiology text repeats legitimately, so keep is the default.")
+    phi_check: Literal["off", "warn", "refuse"] = Field("warn", description="Scan for likely identifiers (dates, phone numbers, MRN-like numbers, names after Dr.): count them, or refuse to continue when any are found.")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in validation when the data carries no split.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in test when the data carries no split.")
     max_chars: int = Field(20_000, gt=0, description="Reports longer than this (findings + impression) are quarantined as too_long.")

@@ -1,6 +1,8 @@
 """Read radiology reports from any supported source into the report schema.
 
-Every row read ends in exactly one place: the accepted table or the quarantine (with a reason).
+Every row read ends in exactly one place: the accepted table or the quarantine, with a machine-readable reason
+(`accepted + quarantined == read`, always). A source that cannot be read at all raises IngestError with one line
+naming the file.
 """
 
 import csv
@@ -8,17 +10,21 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 
+from radreport.config import DataConfig
 from radreport.openi import parse_openi_xml
+from radreport.phi import phi_hits
 from radreport.schema import QUARANTINE_COLUMNS, REPORT_COLUMNS, empty_reports, validate_reports
+from radreport.sections import parse_sections
 from radreport.splits import assign_split
 
-FORMATS = ("iu-csv", "openi-xml", "csv", "jsonl", "parquet")
+FORMATS = ("iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet")
 ALIASES = {
     "report_id": ("report_id", "id", "uid", "study_id", "r2gen_id"),
     "patient_id": ("patient_id", "subject_id"),
@@ -30,9 +36,14 @@ ALIASES = {
     "split": ("split", "r2gen_split"),
     "image_ids": ("image_ids", "images", "image_path"),
     "source": ("source",),
+    "text": ("text", "report_text", "full_text"),
 }
+TEXT_FIELDS = ("indication", "comparison", "findings", "impression")
 SPLIT_NAMES = {"train": "train", "val": "validation", "valid": "validation", "validation": "validation", "test": "test"}
 R2GEN_UID = re.compile(r"^CXR(\d+)_")
+MIMIC_PATIENT, MIMIC_STUDY = re.compile(r"^p\d+$"), re.compile(r"^s\d+$")
+PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
+NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 
 class IngestError(Exception):
@@ -43,8 +54,8 @@ class IngestError(Exception):
 class RawRow:
     source_file: str
     row: int
-    fields: dict
-    original: dict
+    fields: dict                      # schema field -> raw value; {"error": ...} when unparseable
+    original: object                  # the input as read, for the audit trail
 
 
 @dataclass
@@ -52,14 +63,15 @@ class IngestResult:
     reports: pd.DataFrame
     quarantine: pd.DataFrame
     read: int
+    phi: dict = field(default_factory=dict)
 
     @property
     def counts(self) -> dict:
-        counts = {"read": self.read, "accepted": len(self.reports), "quarantined": len(self.quarantine)}
-        for split, n in self.reports["split"].value_counts().items():
-            counts[f"split_{split}"] = int(n)
-        for reason, n in self.quarantine["reason"].value_counts().items():
-            counts[f"quarantined_{reason}"] = int(n)
+        counts = {"read": self.read, "accepted": len(self.reports), "quarantined": len(self.quarantine),
+                  "duplicate_text_kept": int((self.reports["duplicate_of"] != "").sum())}
+        counts.update({f"split_{s}": int(n) for s, n in self.reports["split"].value_counts().items()})
+        counts.update({f"quarantined_{r}": int(n) for r, n in self.quarantine["reason"].value_counts().items()})
+        counts.update({f"phi_{k}": n for k, n in self.phi.items()})
         return counts
 
 
@@ -67,56 +79,71 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         if (path / "indiana_reports.csv").exists():
             return "iu-csv"
-        if any(path.glob("*.xml")):
+        if next(path.glob("*.xml"), None):
             return "openi-xml"
-        raise IngestError(f"{path}: folder holds neither indiana_reports.csv nor OpenI *.xml files")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".jsonl", ".parquet"):
-        return suffix[1:]
+        if next(path.rglob("p*/s*.txt"), None):
+            return "mimic"
+        if next(path.rglob("*.txt"), None):
+            return "text-dir"
+        raise IngestError(f"{path}: folder holds no reports (indiana_reports.csv, *.xml or *.txt)")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("csv", "jsonl", "parquet"):
+        return suffix
     raise IngestError(f"{path}: unknown report format (use --format)")
 
 
-def clean_text(value) -> str:
-    """Collapse whitespace and line endings; keep case and de-identification placeholders."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return " ".join(value.split())
-
-
-def image_ids(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, str):
-        return value
-    names = [v.get("filename", "") if isinstance(v, dict) else str(v) for v in value]
-    return ";".join(n for n in names if n)
-
-
-def pick(record: dict, field: str):
-    for name in ALIASES[field]:
-        if name in record:
-            return record[name]
-    return None
-
-
-def mapped_fields(record: dict) -> dict:
-    fields = {f: pick(record, f) for f in ALIASES}
-    fields["image_ids"] = image_ids(fields["image_ids"])
-    return fields
+def decode(path: Path, data: bytes) -> str:
+    """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1; binary is refused."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    if b"\x00" in data[:4096]:
+        raise IngestError(f"{path}: binary content, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def read_text(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise IngestError(f"{path}: file is empty")
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-    return data.decode("latin-1")
+    return decode(path, data)
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def clean_text(value, placeholder: str | None = None) -> str:
+    """Collapse whitespace and line endings; keep case. Placeholders kept unless a replacement is configured."""
+    if missing(value):
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    text = " ".join(value.split())
+    return PLACEHOLDER.sub(placeholder, text) if placeholder is not None else text
+
+
+def image_ids(value) -> str:
+    if missing(value) or isinstance(value, str):
+        return "" if missing(value) else value
+    names = [v.get("filename", "") if isinstance(v, dict) else str(v) for v in value]
+    return ";".join(n for n in names if n)
+
+
+def mapped_fields(record: dict, columns: dict[str, str]) -> dict:
+    fields = {}
+    for name, aliases in ALIASES.items():
+        for column in ((columns[name],) if name in columns else aliases):
+            if column in record:
+                fields[name] = record[column]
+                break
+    fields["image_ids"] = image_ids(fields.get("image_ids"))
+    text = fields.pop("text", None)
+    if isinstance(text, str) and not any(isinstance(fields.get(f), str) and fields[f] for f in ("findings", "impression")):
+        fields.update({k: v for k, v in parse_sections(text).items() if k in TEXT_FIELDS})
+    return fields
 
 
 def r2gen_splits(folder: Path) -> dict[str, str]:
@@ -134,7 +161,7 @@ def r2gen_splits(folder: Path) -> dict[str, str]:
     return splits
 
 
-def read_iu_csv(folder: Path) -> Iterator[RawRow]:
+def read_iu_csv(folder: Path, columns: dict) -> Iterator[RawRow]:
     reports = folder / "indiana_reports.csv"
     splits = r2gen_splits(folder)
     images: dict[str, list[str]] = {}
@@ -145,113 +172,166 @@ def read_iu_csv(folder: Path) -> Iterator[RawRow]:
     rows = csv.DictReader(io.StringIO(read_text(reports)))
     require_columns(reports, rows.fieldnames or [], ("uid", "findings", "impression"))
     for n, row in enumerate(rows, start=2):
-        fields = mapped_fields(row)
+        fields = mapped_fields(row, columns)
         fields["split"] = splits.get(row["uid"])
         fields["image_ids"] = ";".join(images.get(row["uid"], []))
         yield RawRow(str(reports), n, fields, row)
 
 
-def read_openi_xml(folder: Path) -> Iterator[RawRow]:
-    for n, path in enumerate(sorted(folder.glob("*.xml")), start=1):
+def read_files(folder: Path, pattern: str, parse) -> Iterator[RawRow]:
+    """One report per file; a file that cannot be read is quarantined, the others go on."""
+    for path in sorted(folder.rglob(pattern)):
         try:
-            fields = parse_openi_xml(path.read_bytes())
-        except ValueError as err:
-            yield RawRow(str(path), 1, {"error": str(err)}, {"file": path.name})
-            continue
-        yield RawRow(str(path), 1, fields, {"file": path.name})
+            data = path.read_bytes()
+            fields = parse(path, data)
+        except (IngestError, ValueError) as err:
+            fields = {"error": str(err).removeprefix(f"{path}: ")}
+        yield RawRow(str(path), 1, fields, {"file": str(path.relative_to(folder))})
 
 
-def read_table(path: Path, fmt: str) -> Iterator[RawRow]:
+def parse_xml_file(path: Path, data: bytes) -> dict:
+    return parse_openi_xml(data)
+
+
+def parse_text_file(path: Path, data: bytes) -> dict:
+    if not data.strip():
+        raise ValueError("file is empty")
+    text = decode(path, data)
+    sections = parse_sections(text)
+    fields = {k: v for k, v in sections.items() if k in TEXT_FIELDS}
+    if "findings" not in fields and "impression" not in fields:
+        fields["findings"] = sections.get("preamble", "")  # a report without headings is all findings
+    fields["report_id"] = path.stem
+    patient = path.parent.name  # MIMIC-CXR: files/p10/p10000032/s50414267.txt
+    if MIMIC_PATIENT.match(patient):
+        fields["patient_id"] = patient
+        fields["report_id"] = f"{patient}/{path.stem}" if MIMIC_STUDY.match(path.stem) else path.stem
+    return fields
+
+
+def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
     if fmt == "parquet":
-        records = pd.read_parquet(path).to_dict("records")
-        columns = list(records[0]) if records else []
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises many types for a corrupt file
+            raise IngestError(f"{path}: not a readable Parquet file ({type(err).__name__})") from None
+        records, names = frame.to_dict("records"), list(frame.columns)
+        first_row = 1
     elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(read_text(path)))
-        records, columns = list(reader), reader.fieldnames or []
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        try:
+            records = list(reader)
+        except csv.Error as err:
+            raise IngestError(f"{path}: row {reader.line_num}: {err}") from None
+        names, first_row = reader.fieldnames or [], 2
     else:
-        records, columns = [], set()
-        for n, line in enumerate(read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
+        records, names, first_row = [], set(), 1
+        for line in read_text(path).splitlines():
             try:
-                record = json.loads(line)
+                record = json.loads(line) if line.strip() else None
             except json.JSONDecodeError as err:
                 record = {"__error__": f"invalid JSON: {err.msg}", "__line__": line[:200]}
+            if record is not None and not isinstance(record, dict):
+                record = {"__error__": "JSON line is not an object", "__line__": line[:200]}
             records.append(record)
-            columns.update(record)
-    if not any(c in columns for c in ALIASES["findings"] + ALIASES["impression"]):
-        raise IngestError(f"{path}: no findings or impression column (looked for {ALIASES['findings'] + ALIASES['impression']})")
-    for n, record in enumerate(records, start=2 if fmt == "csv" else 1):
+            names.update(record or ())
+    wanted = [columns.get(f) for f in ("findings", "impression", "text") if columns.get(f)] or \
+        ALIASES["findings"] + ALIASES["impression"] + ALIASES["text"]
+    if not any(c in names for c in wanted):
+        raise IngestError(f"{path}: no findings, impression or report text column (looked for {wanted})")
+    for n, record in enumerate(records, start=first_row):
+        if record is None:
+            continue  # blank JSONL line: nothing was there to read
         if "__error__" in record:
             yield RawRow(str(path), n, {"error": record["__error__"]}, record)
         else:
-            yield RawRow(str(path), n, mapped_fields(record), record)
+            yield RawRow(str(path), n, mapped_fields(record, columns), record)
 
 
-def require_columns(path: Path, columns, required) -> None:
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise IngestError(f"{path}: missing required column(s) {missing}")
+def require_columns(path: Path, names, required) -> None:
+    absent = [c for c in required if c not in names]
+    if absent:
+        raise IngestError(f"{path}: missing required column(s) {absent}")
 
 
-def read_rows(path: Path, fmt: str) -> Iterator[RawRow]:
-    if not path.exists():
-        raise IngestError(f"{path}: no such file or folder")
-    fmt = detect_format(path) if fmt == "auto" else fmt
+def read_rows(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
     if fmt == "iu-csv":
-        return read_iu_csv(path)
+        return read_iu_csv(path, columns)
     if fmt == "openi-xml":
-        return read_openi_xml(path)
-    return read_table(path, fmt)
+        return read_files(path, "*.xml", parse_xml_file)
+    if fmt in ("mimic", "text-dir"):
+        return read_files(path, "*.txt", parse_text_file)
+    return read_table(path, fmt, columns)
 
 
-def accept(raw: RawRow, max_chars: int) -> tuple[dict | None, tuple[str, str] | None]:
-    """Turn a raw row into a schema row, or say why it is quarantined."""
+def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] | None]:
+    """A schema row, or (reason, detail) for the quarantine."""
     if "error" in raw.fields:
         return None, ("unparseable", raw.fields["error"])
     try:
-        text = {f: clean_text(raw.fields.get(f)) for f in ("indication", "comparison", "findings", "impression")}
+        text = {f: clean_text(raw.fields.get(f), cfg.placeholder) for f in TEXT_FIELDS}
     except TypeError as err:
         return None, ("non_text", str(err))
     if not text["findings"] and not text["impression"]:
         return None, ("empty_text", "findings and impression are both empty")
-    if len(text["findings"]) + len(text["impression"]) > max_chars:
-        return None, ("too_long", f"over {max_chars} characters")
-    report_id = str(raw.fields.get("report_id") or f"{Path(raw.source_file).stem}:{raw.row}")
+    if len(text["findings"]) + len(text["impression"]) > cfg.max_chars:
+        return None, ("too_long", f"over {cfg.max_chars} characters")
+    report_id = raw.fields.get("report_id")
     return {
-        "report_id": report_id,
-        "patient_id": str(raw.fields.get("patient_id") or ""),
-        "study_date": str(raw.fields.get("study_date") or ""),
+        "report_id": str(report_id) if not missing(report_id) and report_id != "" else f"{Path(raw.source_file).stem}:{raw.row}",
+        "patient_id": "" if missing(raw.fields.get("patient_id")) else str(raw.fields["patient_id"]),
+        "study_date": "" if missing(raw.fields.get("study_date")) else str(raw.fields["study_date"]),
         "modality": "CXR",
         **text,
         "image_ids": raw.fields.get("image_ids") or "",
-        "split": SPLIT_NAMES.get(str(raw.fields.get("split") or "").strip().lower(), ""),
         "source": raw.fields.get("source") or "",
+        "split": SPLIT_NAMES.get(str(raw.fields.get("split") or "").strip().lower(), ""),
+        "duplicate_of": "",
         "original": json.dumps(raw.original, default=str, ensure_ascii=False),
     }, None
 
 
-def ingest(path: str | Path, fmt: str = "auto", val_fraction: float = 0.1, test_fraction: float = 0.1,
-           max_chars: int = 20_000) -> IngestResult:
-    path = Path(path)
-    source = detect_format(path) if fmt == "auto" else fmt
-    accepted, quarantined, seen_ids, read = [], [], set(), 0
-    for raw in read_rows(path, fmt):
-        read += 1
-        row, problem = accept(raw, max_chars)
-        if row and row["report_id"] in seen_ids:
-            row, problem = None, ("duplicate_id", f"report_id {row['report_id']} seen before")
-        if problem:
-            reason, detail = problem
-            quarantined.append([raw.source_file, raw.row, reason, detail, json.dumps(raw.original, default=str)[:2000]])
-            continue
-        seen_ids.add(row["report_id"])
-        row["source"] = row["source"] or source
-        row["split"] = row["split"] or assign_split(row["patient_id"] or row["report_id"], val_fraction, test_fraction)
-        accepted.append(row)
+def text_key(row: dict) -> str:
+    """Report text with case, spacing, punctuation and placeholders ignored: equal keys are (near-)duplicates."""
+    return NOT_WORD.sub(" ", PLACEHOLDER.sub(" ", f"{row['findings']} | {row['impression']}".lower())).strip()
+
+
+def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
+    """Read one or more sources (`paths`: a path or a list) into the report schema."""
+    cfg = (cfg or DataConfig()).model_copy(update=overrides)
+    accepted, quarantined, seen_ids, first_with_text, phi, read = [], [], set(), {}, Counter(), 0
+    for path in [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]:
+        if not path.exists():
+            raise IngestError(f"{path}: no such file or folder")
+        fmt = detect_format(path) if cfg.format == "auto" else cfg.format
+        for raw in read_rows(path, fmt, cfg.columns):
+            read += 1
+            row, problem = accept(raw, cfg)
+            if row and row["report_id"] in seen_ids:
+                row, problem = None, ("duplicate_id", f"report_id {row['report_id']} seen before")
+            if row:
+                key = text_key(row)
+                row["duplicate_of"] = first_with_text.setdefault(key, row["report_id"])
+                if row["duplicate_of"] == row["report_id"]:
+                    row["duplicate_of"] = ""
+                elif cfg.duplicates == "quarantine":
+                    row, problem = None, ("duplicate_text", f"same text as report {row['duplicate_of']}")
+            if problem:
+                original = raw.original if isinstance(raw.original, dict) else {"value": raw.original}
+                quarantined.append([raw.source_file, raw.row, *problem, json.dumps(original, default=str)[:2000]])
+                continue
+            seen_ids.add(row["report_id"])
+            if cfg.phi_check != "off":
+                phi.update(phi_hits(" ".join(row[f] for f in TEXT_FIELDS)))
+            row["source"] = row["source"] or fmt
+            row["split"] = row["split"] or assign_split(row["patient_id"] or row["report_id"],
+                                                        cfg.val_fraction, cfg.test_fraction)
+            accepted.append(row)
+    if cfg.phi_check == "refuse" and phi:
+        raise IngestError(f"{paths}: likely identifiers found ({dict(phi)}); refusing to continue (data.phi_check=refuse)")
     reports = pd.DataFrame(accepted, columns=list(REPORT_COLUMNS)) if accepted else empty_reports()
     quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS)
-    return IngestResult(validate_reports(reports.astype("string")), quarantine, read)
+    return IngestResult(validate_reports(reports.astype("string")), quarantine, read, dict(phi))
 
 
 def fingerprint(reports: pd.DataFrame) -> str:

@@ -14,6 +14,7 @@ REPORT_COLUMNS = {
     "image_ids": "Image ids joined by ';'.",
     "source": "Which reader produced the row (iu-csv, openi-xml, csv, jsonl, parquet, synthetic).",
     "split": "train, validation or test.",
+    "duplicate_of": "report_id of an earlier report with the same text (case, spacing, punctuation ignored), else empty.",
     "original": "The raw input row as JSON, for audit.",
 }
 QUARANTINE_COLUMNS = ["source_file", "row", "reason", "detail", "original"]

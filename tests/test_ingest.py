@@ -56,7 +56,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "file is empty"),
-    (b"uid,text\n1,hello\n", "no findings or impression column"),
+    (b"uid,notes\n1,hello\n", "no findings, impression or report text column"),
+    (b"\x00\x01\x02binary\x00junk" * 50, "binary content"),
 ])
 def test_unreadable_files_fail_with_one_line_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad.csv"

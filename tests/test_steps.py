@@ -12,9 +12,9 @@ from steps.train_lora import train_lora
 
 @pytest.fixture(scope="module")
 def records(sample_path):
-    reports, quarantine, data_fingerprint = ingest_reports.entrypoint(DataConfig(path=str(sample_path)), "fp")
-    assert len(reports) == 120 and quarantine.empty and len(data_fingerprint) == 16
-    structured = structure_findings.entrypoint(reports, StructuringConfig())
+    ingested, data_fingerprint = ingest_reports.entrypoint(DataConfig(path=str(sample_path)), "fp")
+    assert len(ingested.reports) == 120 and ingested.quarantine.empty and len(data_fingerprint) == 16
+    structured = structure_findings.entrypoint(ingested, StructuringConfig())
     return format_alpaca.entrypoint(structured, FormatConfig())
 
 
