@@ -43,7 +43,7 @@ SPLIT_NAMES = {"train": "train", "val": "validation", "valid": "validation", "va
 R2GEN_UID = re.compile(r"^CXR(\d+)_")
 MIMIC_PATIENT, MIMIC_STUDY = re.compile(r"^p\d+$"), re.compile(r"^s\d+$")
 PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
-NOT_WORD = re.compile(r"[^0-9a-z]+")
+PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 
 
 class IngestError(Exception):
@@ -293,7 +293,8 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
 
 def text_key(row: dict) -> str:
     """Report text with case, spacing, punctuation and placeholders ignored: equal keys are (near-)duplicates."""
-    return NOT_WORD.sub(" ", PLACEHOLDER.sub(" ", f"{row['findings']} | {row['impression']}".lower())).strip()
+    text = f"{row['findings']} | {row['impression']}".lower().replace("xxxx", " ")
+    return " ".join(text.translate(PUNCTUATION_TO_SPACE).split())
 
 
 def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
