@@ -15,7 +15,7 @@ from steps.train_lora import train_lora
 @pipeline(name="radreport_training")
 def training_pipeline(config: PipelineConfig, source_fingerprint: str, model_name: str, export_dir: str) -> None:
     ingested, data_fingerprint = ingest_reports(config.data, source_fingerprint)
-    structured = structure_findings(ingested, config.structuring)
+    structured, _summary = structure_findings(ingested, config.structuring)
     records = format_alpaca(structured, config.format)
     checkpoints = train_lora(records, config.train, config.format.task)
     scores, _examples, best_step = evaluate_checkpoints(checkpoints, records, config.eval)

@@ -29,8 +29,29 @@ class DataConfig(Section):
     max_chars: int = Field(20_000, gt=0, description="Reports longer than this (findings + impression) are quarantined as too_long.")
 
 
+SEED_PROMPT = (
+    "You are an expert at structured data extraction and medicine. You will be given the unstructured findings of a "
+    "chest X-ray report and should separate its sentences into four anatomical regions: lung, heart, mediastinal and "
+    "bone. Put every sentence that fits none of them in others. Copy each sentence verbatim into exactly one region; "
+    "do not rephrase, merge, drop or add sentences. Answer with JSON only.")
+
+
 class StructuringConfig(Section):
-    backend: Literal["rules"] = Field("rules", description="Structurer: rule-based, offline.")
+    backend: Literal["rules", "llm"] = Field("rules", description="rules: offline keyword structurer; llm: an OpenAI-compatible endpoint.")
+    base_url: Optional[str] = Field(None, description="Endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp).")
+    model: str = Field("gpt-4o-mini", description="Model name the endpoint serves.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (the key itself is never in config).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
+    requests_per_minute: Optional[int] = Field(None, gt=0, description="Rate limit on request starts (None: unlimited).")
+    max_retries: int = Field(4, ge=0, description="Retries per report on 429/5xx/timeouts/invalid answers before the rule-based structurer takes over.")
+    backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each retry, with jitter; Retry-After wins when given.")
+    structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description="json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema support (the answer is validated either way).")
+    prompt_version: str = Field("seed-v1", description="Version of the prompt; part of the cache key, so changing it re-asks.")
+    prompt: str = Field(SEED_PROMPT, description="System prompt.")
+    allow_external: bool = Field(False, description="Allow sending reports to an endpoint that is not on loopback or a private network.")
+    cache_path: Optional[str] = Field(None, description="SQLite cache file (default: <home>/cache/structuring.sqlite).")
 
 
 class FormatConfig(Section):

@@ -9,7 +9,8 @@ def active() -> bool:
 
 def log_metrics(metrics: dict, step: int | None = None, prefix: str = "") -> None:
     if active():
-        mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in metrics.items()}, step=step)
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in numeric.items()}, step=step)
 
 
 def log_params(params: dict, prefix: str = "") -> None:

@@ -6,7 +6,8 @@ from radreport.config import TrainConfig
 from radreport.formatting import alpaca_records
 from radreport.ingest import ingest
 from radreport.models import EMBEDDED, load_tokenizer, resolve_model
-from radreport.structuring import structure_table
+from radreport.config import StructuringConfig
+from radreport.structuring.run import structure_reports
 from radreport.training import train_lora
 
 
@@ -14,7 +15,7 @@ def test_embedded_model_loss_falls_on_iu_xray(iu_xray, tmp_path):
     torch.manual_seed(0)
     path = resolve_model(EMBEDDED)
     assert (path / "config.json").exists() and load_tokenizer(path).eos_token == "<eos>"
-    records, _ = alpaca_records(structure_table(ingest(iu_xray).reports), "findings_to_impression")
+    records, _ = alpaca_records(structure_reports(ingest(iu_xray).reports, StructuringConfig())[0], "findings_to_impression")
     config = TrainConfig(max_steps=8, save_steps=8, logging_steps=1, batch_size=4, max_length=192,
                          max_train_examples=32, learning_rate=3e-4)
     checkpoints = train_lora(records, config, "findings_to_impression", tmp_path)

@@ -2,12 +2,13 @@ import pytest
 
 from radreport.formatting import INSTRUCTIONS, alpaca_records, prompt, prompt_completion
 from radreport.ingest import ingest
-from radreport.structuring import structure_table
+from radreport.config import StructuringConfig
+from radreport.structuring.run import structure_reports
 
 
 @pytest.fixture
 def structured(sample_path):
-    return structure_table(ingest(sample_path).reports)
+    return structure_reports(ingest(sample_path).reports, StructuringConfig())[0]
 
 
 @pytest.mark.parametrize("task", list(INSTRUCTIONS))

@@ -14,7 +14,7 @@ from steps.train_lora import train_lora
 def records(sample_path):
     ingested, data_fingerprint = ingest_reports.entrypoint(DataConfig(path=str(sample_path)), "fp")
     assert len(ingested.reports) == 120 and ingested.quarantine.empty and len(data_fingerprint) == 16
-    structured = structure_findings.entrypoint(ingested, StructuringConfig())
+    structured, _summary = structure_findings.entrypoint(ingested, StructuringConfig())
     return format_alpaca.entrypoint(structured, FormatConfig())
 
 

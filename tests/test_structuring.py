@@ -1,7 +1,9 @@
 from collections import Counter
 
 from radreport.ingest import ingest
-from radreport.structuring import REGIONS, render, split_sentences, structure, structure_table
+from radreport.config import StructuringConfig
+from radreport.structuring import REGIONS, render, split_sentences, structure
+from radreport.structuring.run import structure_reports
 
 
 def test_sentences_go_to_their_regions():
@@ -26,7 +28,7 @@ def test_no_sentence_is_lost_or_invented(iu_xray):
 
 
 def test_structured_table_and_rendering(sample_path):
-    table = structure_table(ingest(sample_path).reports)
+    table = structure_reports(ingest(sample_path).reports, StructuringConfig())[0]
     assert set(REGIONS) <= set(table.columns)
     text = render(structure("The lungs are clear."))
     assert text.splitlines() == ["Lung: The lungs are clear.", "Heart: None.", "Mediastinal: None.", "Bone: None.",

@@ -6,8 +6,6 @@ The offline default. A sentence goes to the region whose keyword appears earlies
 
 import re
 
-import pandas as pd
-
 REGIONS = ("lung", "heart", "mediastinal", "bone", "others")
 KEYWORDS = {
     "lung": ("lung", "pulmonary", "pleura", "pneumothora", "effusion", "airspace", "air space", "consolidat", "opacit",
@@ -49,12 +47,3 @@ def structure(findings: str) -> dict[str, list[str]]:
 def render(regions: dict[str, list[str]]) -> str:
     """The region-structured report text the model learns to write."""
     return "\n".join(f"{r.capitalize()}: {' '.join(regions[r]) or 'None.'}" for r in REGIONS)
-
-
-def structure_table(reports: pd.DataFrame) -> pd.DataFrame:
-    """Add one column per region (sentences joined by a space) to a report table."""
-    structured = [structure(f) for f in reports["findings"].fillna("")]
-    out = reports.copy()
-    for region in REGIONS:
-        out[region] = pd.array([" ".join(s[region]) for s in structured], dtype="string")
-    return out
