@@ -38,6 +38,7 @@ def answer(findings: str, fault: str | None) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle + delayed ACK would add ~40 ms
     server: "FakeOpenAIServer"
 
     def log_message(self, *args):  # keep test output clean
@@ -102,3 +103,19 @@ class FakeOpenAIServer(ThreadingHTTPServer):
     def __exit__(self, *exc):
         self.shutdown()
         self.server_close()
+
+
+def main() -> None:
+    """Serve in this process until killed: `python -m tests.openai_server --latency 0.05` prints the base URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(latency_s=args.latency)
+    print(server.base_url, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -116,8 +116,10 @@ class LLMStructurer:
     async def ask(self, client, findings: str) -> dict[str, list[str]]:
         response_format = SCHEMA if self.cfg.structured_output == "json_schema" else {"type": "json_object"}
         self.stats.calls += 1
+        # response_format rides in extra_body: the SDK would otherwise walk the whole schema on every request.
         reply = await client.chat.completions.create(model=self.cfg.model, messages=self.messages(findings),
-                                                     temperature=self.cfg.temperature, response_format=response_format)
+                                                     temperature=self.cfg.temperature,
+                                                     extra_body={"response_format": response_format})
         return RegionSentences.model_validate_json(reply.choices[0].message.content or "").model_dump()
 
     def retry_delay(self, attempt: int, error: Exception) -> float:
