@@ -11,7 +11,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed
+# WordNet for METEOR, offline: Debian's wordnet-base copied where nltk looks (<venv>/nltk_data).
+WORDNET := $(VENV)/nltk_data/corpora/wordnet
+WORDNET_FILES := adj.exc adv.exc noun.exc verb.exc data.adj data.adv data.noun data.verb \
+                 index.adj index.adv index.noun index.verb index.sense
+
+$(WORDNET)/lexnames: | $(VENV)/.installed
+	test -f /usr/share/wordnet/index.sense || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index; }
+	mkdir -p $(WORDNET)
+	for f in $(WORDNET_FILES); do cp /usr/share/wordnet/$$f $(WORDNET)/; done
+	zcat /usr/share/man/man5/lexnames.5WN.gz | awk -F'\t' '/^[0-9][0-9]\t/{gsub(/ /,"",$$2); split($$2,a,"."); \
+	  c=(a[1]=="noun")?1:(a[1]=="verb")?2:(a[1]=="adj")?3:4; printf "%s\t%s\t%d\n",$$1,$$2,c}' > $@.tmp
+	mv $@.tmp $@
+
+setup: $(VENV)/.installed $(WORDNET)/lexnames
 
 demo: setup
 	$(PY) run.py run --config configs/demo.yaml $(ARGS)

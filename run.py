@@ -3,6 +3,7 @@
 
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
+    python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore as JSON
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -31,6 +32,12 @@ def parse_args(argv):
     ingest.add_argument("--format", default="auto", help="auto|iu-csv|openi-xml|mimic|text-dir|csv|jsonl|parquet")
     ingest.add_argument("--config", help="pipeline YAML whose data: section applies (column mapping, policies)")
     ingest.add_argument("--out", required=True, help="output folder")
+
+    score = sub.add_parser("score", help="corpus metrics of hypotheses against references, as JSON")
+    score.add_argument("--refs", required=True, help="references: plain text (one per line) or JSONL with 'text'")
+    score.add_argument("--hyps", required=True, help="hypotheses, same format and order")
+    score.add_argument("--metrics", nargs="+", default=["bleu", "rouge", "meteor", "bertscore"],
+                       choices=["bleu", "rouge", "meteor", "bertscore"])
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -116,6 +123,32 @@ def cmd_ingest(args) -> None:
     print(f"wrote {out / 'reports.parquet'} and {out / 'quarantine.csv'}")
 
 
+def read_texts(path: str) -> list[str]:
+    import json
+
+    lines = Path(path).read_text().splitlines()
+    if path.endswith(".jsonl"):
+        try:
+            return [json.loads(line)["text"] for line in lines if line.strip()]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise SystemExit(f"{path}: every line must be a JSON object with a 'text' field ({err})") from None
+    return lines
+
+
+def cmd_score(args) -> None:
+    import json
+
+    from radreport.metrics import MetricSuite
+
+    references, hypotheses = read_texts(args.refs), read_texts(args.hyps)
+    if len(references) != len(hypotheses):
+        raise SystemExit(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    suite = MetricSuite(args.metrics)
+    corpus, _ = suite.score(references, hypotheses)
+    notes = [suite.bertscore.description] if "bertscore" in args.metrics else []
+    print(json.dumps({"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": notes}))
+
+
 def cmd_models(args) -> None:
     from mlflow import MlflowClient
 
@@ -127,10 +160,11 @@ def cmd_models(args) -> None:
     if not rows:
         print("no registered models yet: run `python run.py run` first")
         return
-    print(f"{'model':45} {'ver':>3}  {'aliases':18} {'rougeL':>7} {'bleu':>6}  decision")
+    print(f"{'model':45} {'ver':>3}  {'aliases':18} {'rougeL':>7} {'bleu4':>6} {'BERTScr':>7}  decision")
     for name, v in rows:
-        print(f"{name:45} {v.version:>3}  {','.join(v.aliases) or '-':18} {float(v.tags.get('metric.rougeL', 'nan')):7.4f} "
-              f"{float(v.tags.get('metric.bleu', 'nan')):6.2f}  {v.tags.get('gate.decision', '-')}: {v.tags.get('gate.reason', '')}")
+        metric = lambda key: float(v.tags.get(f"metric.{key}", "nan"))  # noqa: E731
+        print(f"{name:45} {v.version:>3}  {','.join(v.aliases) or '-':18} {metric('rougeL'):7.4f} {metric('bleu4'):6.2f} "
+              f"{metric('bertscore_f1'):7.4f}  {v.tags.get('gate.decision', '-')}: {v.tags.get('gate.reason', '')}")
 
 
 def cmd_data(args) -> None:
@@ -150,7 +184,7 @@ def cmd_stack(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
-    {"run": cmd_run, "ingest": cmd_ingest, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,6 @@ def training_pipeline(config: PipelineConfig, source_fingerprint: str, model_nam
     structured, _summary = structure_findings(ingested, config.structuring)
     records = format_alpaca(structured, config.format)
     checkpoints = train_lora(records, config.train, config.format.task)
-    scores, _examples, best_step = evaluate_checkpoints(checkpoints, records, config.eval)
+    scores, _regions, _examples, best_step, _report = evaluate_checkpoints(checkpoints, records, config.eval)
     export_human_eval(checkpoints, best_step, records, config.human_eval, config.eval, export_dir)
     promote_model(checkpoints, best_step, scores, data_fingerprint, config.promotion, model_name, config.model_dump())

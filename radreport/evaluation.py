@@ -1,4 +1,4 @@
-"""Score the untuned base model and every checkpoint on held-out records; pick the best."""
+"""Score the untuned base model, a trivial baseline and every checkpoint on held-out records; pick the best."""
 
 from dataclasses import dataclass
 
@@ -6,28 +6,27 @@ import pandas as pd
 
 from radreport import tracking
 from radreport.checkpoints import CheckpointSet
+from radreport.config import EvalConfig
 from radreport.formatting import prompt
 from radreport.generation import generate
-from radreport.metrics import corpus_metrics
+from radreport.metrics import MetricSuite
 from radreport.models import load_model, load_tokenizer, resolve_model
 
-BASE = "base"
+BASE, TRIVIAL = "base", "trivial"
 
 
 @dataclass
 class Evaluation:
-    scores: pd.DataFrame       # one row per system (base, step-N), one column per metric
-    examples: pd.DataFrame     # per-example references and generations of every system
+    scores: pd.DataFrame       # one row per system (trivial, base, step-N), one column per metric
+    regions: pd.DataFrame      # system, region, n, metric columns ("absent" regions are left out)
+    examples: pd.DataFrame     # per example: input, reference, each system's text and per-example scores
     best_step: int
     select_metric: str
+    notes: list[str]           # what was skipped and why, metric conventions
 
     @property
     def best(self) -> dict:
         return self.scores.loc[f"step-{self.best_step}"].to_dict()
-
-    @property
-    def base(self) -> dict:
-        return self.scores.loc[BASE].to_dict()
 
 
 def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
@@ -41,27 +40,49 @@ def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
     return model, load_tokenizer(checkpoints.tokenizer)
 
 
-def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, split: str, max_examples: int,
-                         batch_size: int, max_new_tokens: int, select_metric: str) -> Evaluation:
-    held_out = records[records["split"] == split].head(max_examples)
+def trivial_baseline(records: pd.DataFrame) -> str:
+    """The most common training output: a model must beat saying this every time."""
+    return records.loc[records["split"] == "train", "output"].mode().iloc[0]
+
+
+def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: EvalConfig) -> Evaluation:
+    held_out = records[records["split"] == cfg.split].head(cfg.max_examples)
     if held_out.empty:
-        raise ValueError(f"no records in the {split} split to evaluate on")
+        raise ValueError(f"no records in the {cfg.split} split to evaluate on")
+    steps = checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
     prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
     references = held_out["output"].tolist()
-    model, tokenizer = load_adapters(checkpoints, checkpoints.steps)
+    suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline)
+    model, tokenizer = load_adapters(checkpoints, steps)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
-    rows = {}
+    examples[TRIVIAL] = trivial_baseline(records)
     with model.disable_adapter():
-        examples[BASE] = generate(model, tokenizer, prompts, batch_size, max_new_tokens, desc="base model")
-    rows[BASE] = corpus_metrics(references, examples[BASE].tolist())
-    tracking.log_metrics(rows[BASE], prefix="eval_base_")
-    for step in checkpoints.steps:
-        name = f"step-{step}"
-        model.set_adapter(name)
-        examples[name] = generate(model, tokenizer, prompts, batch_size, max_new_tokens, desc=name)
-        rows[name] = corpus_metrics(references, examples[name].tolist())
-        tracking.log_metrics(rows[name], step=step, prefix="eval_")
+        examples[BASE] = generate(model, tokenizer, prompts, cfg.batch_size, cfg.max_new_tokens, desc="base model")
+    for step in steps:
+        model.set_adapter(f"step-{step}")
+        examples[f"step-{step}"] = generate(model, tokenizer, prompts, cfg.batch_size, cfg.max_new_tokens,
+                                            desc=f"step-{step}")
+    systems = [TRIVIAL, BASE] + [f"step-{s}" for s in steps]
+    rows, region_rows = {}, []
+    for system in systems:
+        rows[system], per_example = suite.score(references, examples[system].tolist())
+        examples[[f"{system}.{c}" for c in per_example.columns]] = per_example.values
+        for region, scores in suite.by_region(references, examples[system].tolist()).items():
+            if scores != "absent":
+                region_rows.append({"system": system, "region": region, **scores})
+        step = int(system.split("-")[1]) if system.startswith("step-") else None
+        prefix = "eval_" if step is not None else f"eval_{system}_"
+        tracking.log_metrics(rows[system], step=step, prefix=prefix)
+        for row in region_rows:
+            if row["system"] == system:
+                tracking.log_metrics({k: v for k, v in row.items() if k not in ("system", "region")},
+                                     step=step, prefix=f"{prefix}{row['region']}_")
     scores = pd.DataFrame.from_dict(rows, orient="index")
-    best_step = int(scores.drop(index=BASE)[select_metric].idxmax().split("-")[1])
+    best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})
-    return Evaluation(scores, examples, best_step, select_metric)
+    notes = []
+    if "bertscore" in cfg.metrics:
+        notes.append(suite.bertscore.description)
+    notes.append("GREEN: skipped, no judge configured (eval.green_judge)" if not cfg.green_judge else
+                 f"GREEN: judge {cfg.green_judge} configured, but GREEN scoring is not implemented yet; skipped")
+    return Evaluation(scores, pd.DataFrame(region_rows), examples, best_step, cfg.select_metric, notes)

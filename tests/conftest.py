@@ -41,7 +41,7 @@ def sample_path(tmp_path_factory) -> Path:
     return write_sample(tmp_path_factory.mktemp("data") / "synthetic.jsonl", n=120)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def iu_xray() -> Path:
     if not (IU_XRAY / "indiana_reports.csv").exists():
         pytest.skip("../shared/data/iu_xray is not beside this checkout")

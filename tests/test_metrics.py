@@ -1,24 +1,89 @@
+"""Each metric equals its reference library's own result on 200 real IU X-Ray pairs (to 1e-6)."""
+
+import json
+
 import pytest
 import sacrebleu
+from nltk.translate.meteor_score import meteor_score
 from rouge_score import rouge_scorer
 
 from radreport.ingest import ingest
-from radreport.metrics import corpus_metrics
+from radreport.metrics import MetricSuite, paired_randomization
+from radreport.metrics.meteor import tokenize
 
 
-def test_metrics_equal_the_reference_libraries(iu_xray):
+@pytest.fixture(scope="module")
+def pairs(iu_xray):
     reports = ingest(iu_xray).reports
-    pairs = reports[(reports["findings"] != "") & (reports["impression"] != "")].head(200)
-    refs, hyps = pairs["impression"].tolist(), pairs["findings"].tolist()
-    scores = corpus_metrics(refs, hyps)
-    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-6)
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    expected = sum(scorer.score(r, h)["rougeL"].fmeasure for r, h in zip(refs, hyps)) / len(refs)
-    assert scores["rougeL"] == pytest.approx(expected, abs=1e-6)
+    both = reports[(reports["findings"] != "") & (reports["impression"] != "")]
+    references = both["impression"].tolist()[:200]
+    hypotheses = both["impression"].tolist()[200:400]  # other studies' real impressions as the "system"
+    return references, hypotheses
 
 
-def test_identical_texts_score_perfectly_and_mismatched_inputs_fail():
-    scores = corpus_metrics(["No acute disease."] * 3, ["No acute disease."] * 3)
-    assert scores["rougeL"] == pytest.approx(1.0) and scores["bleu"] == pytest.approx(100.0)
+@pytest.fixture(scope="module")
+def suite():
+    return MetricSuite()
+
+
+def test_every_metric_equals_its_reference_library(pairs, suite):
+    references, hypotheses = pairs
+    corpus, examples = suite.score(references, hypotheses)
+    for n in range(1, 5):
+        expected = sacrebleu.BLEU(max_ngram_order=n).corpus_score(hypotheses, [references]).score
+        assert corpus[f"bleu{n}"] == pytest.approx(expected, abs=1e-6)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    for i, (r, h) in enumerate(zip(references, hypotheses)):
+        expected = scorer.score(r, h)
+        for kind in ("rouge1", "rouge2", "rougeL"):
+            assert examples[kind][i] == pytest.approx(expected[kind].fmeasure, abs=1e-6)
+        assert examples["meteor"][i] == pytest.approx(meteor_score([tokenize(r)], tokenize(h)), abs=1e-6)
+    p, r, f = suite.bertscore.scorer.score(hypotheses, references)
+    for ours, theirs in (("bertscore_p", p), ("bertscore_r", r), ("bertscore_f1", f)):
+        assert max(abs(a - b) for a, b in zip(examples[ours], theirs.tolist())) < 1e-6
+
+
+def test_meteor_uses_real_wordnet_synonyms():
+    from radreport.metrics.meteor import meteor
+
+    unrelated = meteor(["mild effusion"], ["large effusion"])[0]
+    synonym = meteor(["mild effusion"], ["modest effusion"])[0]  # a WordNet synonym pair
+    assert synonym > unrelated
+
+
+def test_identical_texts_score_perfectly_and_mismatched_inputs_fail(suite):
+    corpus, _ = suite.score(["No acute disease."] * 3, ["No acute disease."] * 3)
+    assert corpus["rougeL"] == pytest.approx(1.0) and corpus["bleu4"] == pytest.approx(100.0)
+    assert corpus["bertscore_f1"] == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="equal"):
-        corpus_metrics(["a"], [])
+        suite.score(["a"], [])
+
+
+def test_regions_are_scored_separately_and_absent_when_both_sides_are_empty(suite):
+    refs = ["The lungs are clear. The heart is enlarged.", "No pleural effusion."]
+    hyps = ["The lungs are clear. Normal heart size.", "No pneumothorax."]
+    regions = suite.by_region(refs, hyps)
+    assert regions["bone"] == "absent" and regions["mediastinal"] == "absent"
+    assert regions["lung"]["n"] == 2 and regions["heart"]["n"] == 1
+
+
+def test_paired_randomization_separates_real_differences_from_noise(pairs, suite):
+    _, examples = suite.score(*pairs)
+    better = paired_randomization(examples["rougeL"], examples["rougeL"] * 0.8)
+    same = paired_randomization(examples["rougeL"], examples["rougeL"].sample(frac=1, random_state=0).values * 0 +
+                                examples["rougeL"].values)
+    assert better["p_value"] < 0.01 and same["p_value"] == 1.0
+
+
+def test_score_command_prints_corpus_metrics_as_json(tmp_path, capsys):
+    from run import main
+
+    (tmp_path / "refs.txt").write_text("No acute disease.\nSmall left effusion.\n")
+    (tmp_path / "hyps.jsonl").write_text('{"text": "No acute disease."}\n{"text": "Left pleural effusion."}\n')
+    main(["score", "--refs", str(tmp_path / "refs.txt"), "--hyps", str(tmp_path / "hyps.jsonl"),
+          "--metrics", "bleu", "rouge"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["pairs"] == 2 and 0 < result["rougeL"] < 1 and "bertscore_f1" not in result
+    with pytest.raises(SystemExit, match="2 references but 1 hypotheses"):
+        (tmp_path / "one.txt").write_text("x\n")
+        main(["score", "--refs", str(tmp_path / "refs.txt"), "--hyps", str(tmp_path / "one.txt")])

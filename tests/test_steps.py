@@ -24,10 +24,13 @@ def test_train_and_evaluate_steps(records, tiny_model):
     assert checkpoints.steps == [2, 3]  # every save_steps, and always the last step
     assert checkpoints.manifest["base_model"] == str(tiny_model)
     assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3]
-    scores, examples, best_step = evaluate_checkpoints.entrypoint(
+    scores, regions, examples, best_step, report = evaluate_checkpoints.entrypoint(
         checkpoints, records, EvalConfig(max_examples=4, max_new_tokens=4))
-    assert list(scores["system"]) == ["base", "step-2", "step-3"] and best_step in (2, 3)
-    assert {"reference", "base", "step-2", "step-3"} <= set(examples.columns) and len(examples) == 4
+    assert list(scores["system"]) == ["trivial", "base", "step-2", "step-3"] and best_step in (2, 3)
+    assert {"bleu4", "rougeL", "meteor", "bertscore_f1"} <= set(scores.columns)
+    assert {"reference", "base", "step-2", "step-3", "step-3.bertscore_f1"} <= set(examples.columns)
+    assert len(examples) == 4 and set(regions["system"]) <= set(scores["system"])
+    assert "GREEN: skipped" in report and "data:image/png" in report
 
 
 def test_unknown_model_fails_before_loading(records):

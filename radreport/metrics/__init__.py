@@ -1,0 +1,93 @@
+"""The evaluation metric suite: BLEU-1..4, ROUGE-1/2/L, METEOR, BERTScore; per example, per corpus, per region;
+and a paired significance test. Every number equals its reference library's own result on the same inputs."""
+
+import numpy as np
+import pandas as pd
+
+from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
+from radreport.structuring.rules import REGIONS, structure
+
+METRIC_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
+METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", *ROUGE_TYPES, "meteor", "bertscore_p", "bertscore_r", "bertscore_f1")
+EXAMPLE_COLUMNS = {"bleu": ("sentence_bleu",), "rouge": ROUGE_TYPES, "meteor": ("meteor",),
+                   "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1")}
+
+
+class MetricSuite:
+    def __init__(self, groups=METRIC_GROUPS, bertscore_model: str | None = None, bertscore_layers: int | None = None,
+                 bertscore_baseline: str | None = None):
+        unknown = set(groups) - set(METRIC_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
+        self.groups = tuple(groups)
+        self.bertscore_args = (bertscore_model, bertscore_layers, bertscore_baseline)
+        self._bertscore = None
+
+    @property
+    def bertscore(self):
+        if self._bertscore is None:  # loads a model: only when asked for
+            from radreport.metrics.bertscore import CachedBERTScore
+
+            self._bertscore = CachedBERTScore(*self.bertscore_args)
+        return self._bertscore
+
+    def per_example(self, references: list[str], hypotheses: list[str]) -> pd.DataFrame:
+        check_lengths(references, hypotheses)
+        columns = {}
+        if "bleu" in self.groups:
+            columns["sentence_bleu"] = sentence_bleu(references, hypotheses)
+        if "rouge" in self.groups:
+            columns.update(rouge(references, hypotheses))
+        if "meteor" in self.groups:
+            from radreport.metrics.meteor import meteor
+
+            columns["meteor"] = meteor(references, hypotheses)
+        if "bertscore" in self.groups:
+            columns.update(self.bertscore.score(references, hypotheses))
+        return pd.DataFrame(columns)
+
+    def score(self, references: list[str], hypotheses: list[str]) -> tuple[dict, pd.DataFrame]:
+        """(corpus-level metrics, per-example table). BLEU is the corpus statistic; the rest are means."""
+        examples = self.per_example(references, hypotheses)
+        corpus = corpus_bleu(references, hypotheses) if "bleu" in self.groups else {}
+        corpus.update({c: float(examples[c].mean()) for c in examples.columns if c != "sentence_bleu"})
+        return corpus, examples
+
+    def by_region(self, references: list[str], hypotheses: list[str]) -> dict[str, dict | str]:
+        """Scores per anatomical region: both texts structured, each region scored on the examples where either
+        side mentions it (a side with nothing there scores 0); 'absent' where neither side ever does."""
+        refs = [structure(r) for r in references]
+        hyps = [structure(h) for h in hypotheses]
+        results = {}
+        for region in REGIONS:
+            pairs = [(" ".join(r[region]), " ".join(h[region])) for r, h in zip(refs, hyps) if r[region] or h[region]]
+            if not pairs:
+                results[region] = "absent"
+                continue
+            both = [(r, h) for r, h in pairs if r and h]
+            totals = dict.fromkeys((c for g in self.groups for c in EXAMPLE_COLUMNS[g]), 0.0)
+            if both:
+                totals.update(self.per_example(*map(list, zip(*both))).sum().to_dict())
+            results[region] = {"n": len(pairs), **{k: float(v) / len(pairs) for k, v in totals.items()}}
+        return results
+
+
+def check_lengths(references: list[str], hypotheses: list[str]) -> None:
+    if len(references) != len(hypotheses) or not references:
+        raise ValueError(f"need equal, non-zero numbers of references and hypotheses "
+                         f"({len(references)} vs {len(hypotheses)})")
+
+
+def corpus_metrics(references: list[str], hypotheses: list[str], groups=("bleu", "rouge")) -> dict:
+    return MetricSuite(groups).score(references, hypotheses)[0]
+
+
+def paired_randomization(a, b, trials: int = 10_000, seed: int = 0) -> dict:
+    """Approximate randomisation test on per-example scores of two systems on the same examples:
+    how often does randomly swapping each example's pair produce a mean difference at least as large?"""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(trials, diff.size))
+    observed = abs(diff.mean())
+    extreme = int((np.abs((signs * diff).mean(axis=1)) >= observed - 1e-12).sum())
+    return {"mean_difference": float(diff.mean()), "p_value": (extreme + 1) / (trials + 1), "trials": trials}
