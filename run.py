@@ -4,6 +4,7 @@
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
     python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore as JSON
+    python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -39,6 +40,14 @@ def parse_args(argv):
     score.add_argument("--metrics", nargs="+", default=["bleu", "rouge", "meteor", "bertscore"],
                        choices=["bleu", "rouge", "meteor", "bertscore"])
 
+    evaluate = sub.add_parser("evaluate", help="score a registered version, the base model and a trivial baseline")
+    evaluate.add_argument("--name", required=True, help="registered model name (see `run.py models`)")
+    evaluate.add_argument("--version", help="version number (default: the champion)")
+    evaluate.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML (data, format, eval sections)")
+    evaluate.add_argument("--data", help="reports (overrides data.path)")
+    evaluate.add_argument("--split", default="test", choices=["validation", "test"])
+    evaluate.add_argument("--max-examples", type=int, default=100_000)
+
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
 
@@ -58,19 +67,27 @@ def default_model_name(task: str, data_path: str, synthetic: bool) -> str:
     return f"radreport-{task.replace('_', '-')}-{dataset}"
 
 
-def cmd_run(args) -> None:
+def load_pipeline_config(path: str, data: str | None):
+    """The config with data.path resolved: the synthetic sample when none is given."""
     from radreport.config import load_config
-    from radreport.ingest import source_fingerprint
-    from radreport.paths import exports, home
+    from radreport.paths import home
     from radreport.sample_data import write_sample
 
-    config = load_config(args.config, args.data)
-    synthetic = config.data.path is None
-    if synthetic:
+    config = load_config(path, data)
+    if config.data.path is None:
         config.data.path = str(write_sample(home() / "data" / "synthetic_reports.jsonl"))
     elif not Path(config.data.path).exists():
         raise SystemExit(f"--data {config.data.path}: no such file or folder")
     config.data.path = str(Path(config.data.path).resolve())
+    return config
+
+
+def cmd_run(args) -> None:
+    from radreport.ingest import source_fingerprint
+    from radreport.paths import exports, home
+
+    config = load_pipeline_config(args.config, args.data)
+    synthetic = config.data.path == str(home() / "data" / "synthetic_reports.jsonl")
     model_name = config.promotion.model_name or default_model_name(config.format.task, config.data.path, synthetic)
 
     from ops.stack import bootstrap
@@ -149,6 +166,31 @@ def cmd_score(args) -> None:
     print(json.dumps({"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": notes}))
 
 
+def cmd_evaluate(args) -> None:
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    from ops.stack import tracking_uri
+    from radreport.evaluation import evaluate_checkpoints
+    from radreport.formatting import alpaca_records
+    from radreport.ingest import ingest
+    from radreport.registry import download_checkpoint, resolve_version
+    from radreport.structuring.run import structure_reports
+
+    config = load_pipeline_config(args.config, args.data)
+    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+    version = resolve_version(client, args.name, args.version)
+    eval_config = config.eval.model_copy(update={"split": args.split, "max_examples": args.max_examples})
+    records, _ = alpaca_records(structure_reports(ingest(config.data.path, config.data).reports,
+                                                  config.structuring)[0], config.format.task)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoints = download_checkpoint(client, args.name, version, Path(tmp) / "checkpoint")
+        result = evaluate_checkpoints(checkpoints, records, eval_config)
+    scores = result.scores.rename(index={f"step-{result.best_step}": f"{args.name} v{version}"})
+    print(f"{args.split} split, {len(result.examples)} examples\n{scores.round(4).to_string()}\n" + "\n".join(result.notes))
+
+
 def cmd_models(args) -> None:
     from mlflow import MlflowClient
 
@@ -184,7 +226,7 @@ def cmd_stack(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
-    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

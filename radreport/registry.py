@@ -1,6 +1,7 @@
 """The MLflow model registry: versions, aliases (champion / challenger) and gate decisions as tags."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from mlflow import MlflowClient
@@ -72,3 +73,36 @@ def model_exists(client: MlflowClient, name: str) -> bool:
         return True
     except MlflowException:
         return False
+
+
+def resolve_version(client: MlflowClient, name: str, version: Optional[str]) -> int:
+    """A version number, or the champion's when none is given."""
+    if version:
+        return int(version)
+    champion = champion_version(client, name)
+    if champion is None:
+        raise SystemExit(f"{name}: no champion yet; pass --version")
+    return champion.version
+
+
+def download_checkpoint(client: MlflowClient, name: str, version: int, out: "Path") -> "CheckpointSet":
+    """A registered version's adapter bundle, laid out as a one-checkpoint CheckpointSet."""
+    import json
+    import shutil
+
+    import mlflow
+
+    from radreport.checkpoints import CheckpointSet
+
+    source = client.get_model_version(name, str(version)).source
+    bundle = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(out / "download"),
+                                                      tracking_uri=client._tracking_client.tracking_uri))
+    manifest = json.loads((bundle / "radreport.json").read_text())
+    step_dir = out / f"step-{manifest['step']}"
+    step_dir.mkdir(parents=True)
+    for file in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy2(bundle / file, step_dir / file)
+    shutil.copytree(bundle / "tokenizer", out / "tokenizer")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "log_history.json").write_text("[]")
+    return CheckpointSet(str(out))

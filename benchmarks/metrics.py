@@ -1,0 +1,94 @@
+"""The metric suite on 1,000 real IU X-Ray pairs versus the straightforward use of the same libraries.
+
+    .venv/bin/python benchmarks/metrics.py [--iu ../shared/data/iu_xray] [--pairs 1000]
+
+References are IU X-Ray findings; each "system" answers every study with another study's real findings
+(different offsets into the other studies give different systems, which share some texts, as real systems'
+generations do). Straightforward use: sacrebleu corpus calls, rouge-score and nltk
+METEOR per pair, one bert_score call over all pairs with the model loaded once. Both give identical numbers
+(checked below). Two workloads: one system, and the evaluation stage's shape — several systems scored against
+the same references — where the suite embeds and tokenises each reference once.
+
+Last line: JSON with pairs, suite_seconds, naive_seconds, speedup_vs_naive (one system) and the same for the
+three-system workload.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sacrebleu  # noqa: E402
+from nltk.translate.meteor_score import meteor_score  # noqa: E402
+from rouge_score import rouge_scorer  # noqa: E402
+
+from radreport.ingest import ingest  # noqa: E402
+from radreport.metrics import MetricSuite  # noqa: E402
+from radreport.metrics.meteor import tokenize  # noqa: E402
+
+SYSTEMS = 3
+
+
+def naive(scorer, references: list[str], hypotheses: list[str]) -> dict:
+    out = {f"bleu{n}": sacrebleu.BLEU(max_ngram_order=n).corpus_score(hypotheses, [references]).score for n in range(1, 5)}
+    rouge = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scores = [rouge.score(r, h) for r, h in zip(references, hypotheses)]
+    for kind in ("rouge1", "rouge2", "rougeL"):
+        out[kind] = sum(s[kind].fmeasure for s in scores) / len(scores)
+    out["meteor"] = sum(meteor_score([tokenize(r)], tokenize(h)) for r, h in zip(references, hypotheses)) / len(references)
+    p, r, f = scorer.score(hypotheses, references)
+    out.update(bertscore_p=p.mean().item(), bertscore_r=r.mean().item(), bertscore_f1=f.mean().item())
+    return out
+
+
+def timed(fn, *args):
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--iu", default=str(ROOT.parent / "shared/data/iu_xray"))
+    parser.add_argument("--pairs", type=int, default=1000)
+    args = parser.parse_args()
+    reports = ingest(args.iu).reports
+    findings = [f for f in reports["findings"] if f]
+    n = args.pairs
+    references = findings[:n]
+    pool = findings[n:]  # hypotheses never come from the reference studies
+    systems = [[pool[(i + k * 700) % len(pool)] for i in range(n)] for k in range(SYSTEMS)]
+
+    suite = MetricSuite()
+    scorer = suite.bertscore.scorer  # the same loaded model for both, loaded before timing
+    meteor_score([["warm"]], ["up"])  # load WordNet for both before timing
+    naive_results, naive_times, suite_results, suite_times = [], [], [], []
+    for hypotheses in systems:
+        result, seconds = timed(naive, scorer, references, hypotheses)
+        naive_results.append(result)
+        naive_times.append(seconds)
+    for hypotheses in systems:
+        (result, _), seconds = timed(suite.score, references, hypotheses)
+        suite_results.append(result)
+        suite_times.append(seconds)
+    worst = max(abs(a[k] - b[k]) for a, b in zip(naive_results, suite_results) for k in a)
+    print(f"{n} IU X-Ray pairs per system (references: findings; hypotheses: other studies' findings)")
+    print(f"{'system':>7} {'naive s':>8} {'suite s':>8} {'speedup':>8}")
+    for k in range(SYSTEMS):
+        print(f"{k + 1:>7} {naive_times[k]:>8.2f} {suite_times[k]:>8.2f} {naive_times[k] / suite_times[k]:>7.2f}x")
+    print(f"{'all':>7} {sum(naive_times):>8.2f} {sum(suite_times):>8.2f} {sum(naive_times) / sum(suite_times):>7.2f}x")
+    print(f"largest difference between naive and suite numbers: {worst:.2e}")
+    print(json.dumps({"pairs": n, "suite_seconds": round(suite_times[0], 2), "naive_seconds": round(naive_times[0], 2),
+                      "speedup_vs_naive": round(naive_times[0] / suite_times[0], 2), "systems": SYSTEMS,
+                      "workload_suite_seconds": round(sum(suite_times), 2),
+                      "workload_naive_seconds": round(sum(naive_times), 2),
+                      "workload_speedup_vs_naive": round(sum(naive_times) / sum(suite_times), 2),
+                      "max_abs_difference": worst}))
+
+
+if __name__ == "__main__":
+    main()
