@@ -5,6 +5,8 @@
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
     python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore as JSON
     python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
+    python run.py promote N --name MODEL [--force --reason ...]  run the gate for a version (or override it)
+    python run.py rollback --name MODEL                          champion back to the previous champion
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -47,6 +49,17 @@ def parse_args(argv):
     evaluate.add_argument("--data", help="reports (overrides data.path)")
     evaluate.add_argument("--split", default="test", choices=["validation", "test"])
     evaluate.add_argument("--max-examples", type=int, default=100_000)
+
+    promote = sub.add_parser("promote", help="run the promotion gate for one registered version")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--name", required=True, help="registered model name")
+    promote.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML whose promotion: policy applies")
+    promote.add_argument("--force", action="store_true", help="make it champion whatever the gate says (needs --reason)")
+    promote.add_argument("--reason", default="", help="why, recorded with the decision")
+
+    rollback = sub.add_parser("rollback", help="move champion back to the previous champion")
+    rollback.add_argument("--name", required=True, help="registered model name")
+    rollback.add_argument("--reason", default="manual rollback", help="why, recorded with the decision")
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -169,9 +182,6 @@ def cmd_score(args) -> None:
 def cmd_evaluate(args) -> None:
     import tempfile
 
-    from mlflow import MlflowClient
-
-    from ops.stack import tracking_uri
     from radreport.evaluation import evaluate_checkpoints
     from radreport.formatting import alpaca_records
     from radreport.ingest import ingest
@@ -179,7 +189,7 @@ def cmd_evaluate(args) -> None:
     from radreport.structuring.run import structure_reports
 
     config = load_pipeline_config(args.config, args.data)
-    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+    client = registry_client()
     version = resolve_version(client, args.name, args.version)
     eval_config = config.eval.model_copy(update={"split": args.split, "max_examples": args.max_examples})
     records, _ = alpaca_records(structure_reports(ingest(config.data.path, config.data).reports,
@@ -191,14 +201,37 @@ def cmd_evaluate(args) -> None:
     print(f"{args.split} split, {len(result.examples)} examples\n{scores.round(4).to_string()}\n" + "\n".join(result.notes))
 
 
-def cmd_models(args) -> None:
+def registry_client():
     from mlflow import MlflowClient
 
     from ops.stack import tracking_uri
+
+    return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+
+
+def cmd_promote(args) -> None:
+    from radreport.config import load_config
+    from radreport.gate import actor, gate_version
+
+    if args.force and not args.reason.strip():
+        raise SystemExit("promote --force needs --reason \"...\": an override is only accepted with its reason on record")
+    policy = load_config(args.config).promotion
+    entry = gate_version(registry_client(), args.name, args.version, policy, actor(),
+                         force_reason=args.reason if args.force else None)
+    print(f"{args.name} v{args.version}: {entry['action']} -> {entry['result']} ({entry['reason']})")
+
+
+def cmd_rollback(args) -> None:
+    from radreport.gate import actor, rollback
+
+    entry = rollback(registry_client(), args.name, actor(), args.reason)
+    print(f"{args.name}: champion is v{entry['version']} again ({entry['reason']})")
+
+
+def cmd_models(args) -> None:
     from radreport.registry import list_versions
 
-    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
-    rows = list_versions(client, args.name)
+    rows = list_versions(registry_client(), args.name)
     if not rows:
         print("no registered models yet: run `python run.py run` first")
         return
@@ -226,7 +259,8 @@ def cmd_stack(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
-    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
+     "rollback": cmd_rollback, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

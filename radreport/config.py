@@ -106,9 +106,10 @@ class HumanEvalConfig(Section):
 
 class PromotionConfig(Section):
     model_name: Optional[str] = Field(None, description="Registered model name; default radreport-<task>-<dataset>.")
-    metric: MetricName = Field("rougeL", description="Metric the gate reads.")
-    floor: float = Field(0.0, description="Absolute minimum of the metric to become champion.")
-    max_regression: float = Field(0.0, ge=0, description="How far below the current champion's metric a new version may be and still win.")
+    metric: MetricName = Field("rougeL", description="Headline metric shown in listings.")
+    floors: dict[MetricName, float] = Field({"rougeL": 0.0}, description="Absolute minimum per metric to become champion.")
+    margins: dict[MetricName, float] = Field({"rougeL": 0.0}, description="How far below the champion each metric may be and still win (0: must not be worse).")
+    min_human_rating: Optional[float] = Field(None, ge=1, le=5, description="When ratings exist for the version: minimum mean rating of the model's texts.")
 
 
 class PipelineConfig(Section):

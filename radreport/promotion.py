@@ -1,24 +1,45 @@
-"""The promotion gate: a pure decision from the candidate's and the champion's metrics."""
+"""The promotion gate: a pure decision from the candidate's and the champion's numbers and a policy.
 
-from dataclasses import dataclass
+Rules, all of which must pass: absolute floors per metric; per-metric margins against the current champion
+(skipped when there is none); and, when the version has been rated by radiologists, a minimum mean rating.
+"""
+
+from dataclasses import dataclass, field
 from typing import Optional
+
+from radreport.config import PromotionConfig
 
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
+    checks: list[str] = field(default_factory=list)   # every rule evaluated, passed or not
 
     @property
     def alias(self) -> str:
         return "champion" if self.promote else "challenger"
 
 
-def decide(metric: str, candidate: float, champion: Optional[float], floor: float, max_regression: float) -> Decision:
-    if candidate < floor:
-        return Decision(False, f"floor: {metric}={candidate:.4f} < floor {floor:.4f}")
-    if champion is None:
-        return Decision(True, f"no champion; {metric}={candidate:.4f} >= floor {floor:.4f}")
-    if candidate < champion - max_regression:
-        return Decision(False, f"margin: {metric}={candidate:.4f} < champion {champion:.4f} - {max_regression:.4f}")
-    return Decision(True, f"{metric}={candidate:.4f} >= champion {champion:.4f} - {max_regression:.4f}")
+def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
+           human_rating: Optional[float] = None) -> Decision:
+    failed, checks = [], []
+
+    def check(ok: bool, text: str) -> None:
+        checks.append(("pass: " if ok else "FAIL: ") + text)
+        if not ok:
+            failed.append(text)
+
+    for metric, floor in policy.floors.items():
+        check(candidate[metric] >= floor, f"floor {metric}={candidate[metric]:.4f} >= {floor:.4f}")
+    if champion is not None:
+        for metric, margin in policy.margins.items():
+            check(candidate[metric] >= champion[metric] - margin,
+                  f"margin {metric}={candidate[metric]:.4f} >= champion {champion[metric]:.4f} - {margin:.4f}")
+    if policy.min_human_rating is not None and human_rating is not None:
+        check(human_rating >= policy.min_human_rating,
+              f"human rating {human_rating:.2f} >= {policy.min_human_rating:.2f}")
+    if failed:
+        return Decision(False, "; ".join(failed), checks)
+    return Decision(True, "no champion; floors pass" if champion is None else "all rules pass against the champion",
+                    checks)

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from radreport import registry
 from radreport.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
-from radreport.promotion import decide
+from radreport.gate import gate_version
 
 
 def adapter_sha256(adapter_dir: Path) -> str:
@@ -37,9 +37,6 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
     if existing:
         return {"model_name": model_name, "version": existing.version, "alias": existing.tags.get("gate.decision"),
                 "reason": existing.tags.get("gate.reason"), "already_registered": True}
-    champion = registry.champion_version(client, model_name)
-    champion_value = float(champion.tags[f"metric.{policy.metric}"]) if champion else None
-    decision = decide(policy.metric, metrics[policy.metric], champion_value, policy.floor, policy.max_regression)
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifacts(str(bundle(checkpoints, step, Path(tmp) / "adapter")), "adapter")
     manifest = checkpoints.manifest
@@ -47,9 +44,6 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
             "data_fingerprint": data_fingerprint, **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()},
             **extra_tags}
     version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
-    registry.record_decision(client, model_name, version, decision, {
-        "gate.metric": policy.metric, "gate.candidate_value": metrics[policy.metric],
-        "gate.champion_version": champion.version if champion else "none",
-        "gate.champion_value": champion_value if champion_value is not None else "none"})
-    return {"model_name": model_name, "version": version, "alias": decision.alias, "reason": decision.reason,
+    entry = gate_version(client, model_name, version, policy, by=f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}")
+    return {"model_name": model_name, "version": version, "alias": entry["result"], "reason": entry["reason"],
             "already_registered": False}

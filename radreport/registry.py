@@ -40,12 +40,6 @@ def register(client: MlflowClient, name: str, source: str, run_id: str, tags: di
     return int(version.version)
 
 
-def record_decision(client: MlflowClient, name: str, version: int, decision: Decision, tags: dict) -> None:
-    for key, value in {"gate.decision": decision.alias, "gate.reason": decision.reason, **tags}.items():
-        client.set_model_version_tag(name, str(version), key, str(value))
-    client.set_registered_model_alias(name, decision.alias, str(version))
-
-
 def list_versions(client: MlflowClient, name: Optional[str] = None) -> list[tuple[str, VersionInfo]]:
     """(model name, version) for every registered version, newest first."""
     rows = []

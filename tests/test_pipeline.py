@@ -1,10 +1,15 @@
 """The whole DAG on a real local ZenML stack and a real MLflow store/registry, with a tiny model."""
 
+import os
+from pathlib import Path
+
 import pytest
 import yaml
 from mlflow import MlflowClient
 
 from run import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +20,7 @@ def tiny_config(tmp_path_factory, tiny_model):
             "train": {"model": str(tiny_model), "max_steps": 4, "learning_rate": learning_rate, "save_steps": 2, "logging_steps": 1, "batch_size": 4},
             "eval": {"max_examples": 8, "max_new_tokens": 8},
             "human_eval": {"cases": 4},
-            "promotion": {"model_name": "radreport-test", "floor": 0.0, **promotion},
+            "promotion": {"model_name": "radreport-test", "floors": {"rougeL": 0.0}, **promotion},
         }))
         return str(path)
     return write
@@ -66,7 +71,7 @@ def test_pipeline_runs_all_stages_registers_a_champion_and_caches(stack, tiny_co
 
 
 def test_a_version_that_fails_the_gate_becomes_challenger(stack, tiny_config, sample_path, capsys):
-    main(["run", "--config", tiny_config(learning_rate=1e-3, floor=2.0), "--data", str(sample_path)])
+    main(["run", "--config", tiny_config(learning_rate=1e-3, floors={"rougeL": 2.0}), "--data", str(sample_path)])
     model = registry().get_registered_model("radreport-test")
     challenger = model.aliases["challenger"]
     assert model.aliases["champion"] != challenger
@@ -84,3 +89,46 @@ def test_human_eval_sheet_is_blinded(stack):
     assert "model" not in " ".join(sheet.columns) and "radiologist" not in " ".join(sheet.columns)
     assert set(key["case_id"]) == set(sheet["case_id"])
     assert set(key["A"]) | set(key["B"]) <= {"model", "radiologist"}
+
+
+def test_promote_force_and_rollback_are_on_record(stack, capsys):
+    import json
+
+    from radreport.gate import audit_log
+
+    model = registry().get_registered_model("radreport-test")
+    champion, challenger = int(model.aliases["champion"]), int(model.aliases["challenger"])
+    with pytest.raises(SystemExit, match="needs --reason"):
+        main(["promote", str(challenger), "--name", "radreport-test", "--force"])
+    main(["promote", str(challenger), "--name", "radreport-test", "--force", "--reason", "radiologist sign-off"])
+    assert registry().get_registered_model("radreport-test").aliases["champion"] == challenger
+    main(["rollback", "--name", "radreport-test", "--reason", "regression found"])
+    model = registry().get_registered_model("radreport-test")
+    assert model.aliases["champion"] == champion and model.aliases["challenger"] == challenger
+    entries = [json.loads(line) for line in audit_log().read_text().splitlines()]
+    assert [e["action"] for e in entries[-2:]] == ["force", "rollback"]
+    assert entries[-2]["reason"] == "forced: radiologist sign-off" and entries[-2]["by"]
+    assert entries[-1]["reason"].startswith(f"rollback from v{challenger}")
+    assert {"gate", "force", "rollback"} <= {e["action"] for e in entries}
+
+
+def test_two_promotions_at_once_leave_one_consistent_champion(stack):
+    """Two processes gate two versions at the same moment: the lock serialises them."""
+    import json
+    import subprocess
+    import sys
+
+    from radreport.gate import audit_log, champion_history
+
+    before = len(audit_log().read_text().splitlines())
+    versions = [v.version for v in registry().search_model_versions("name='radreport-test'")]
+    procs = [subprocess.Popen([sys.executable, "run.py", "promote", str(v), "--name", "radreport-test", "--force",
+                               "--reason", f"race {v}"], cwd=ROOT, env=os.environ.copy())
+             for v in versions[:2]]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    entries = [json.loads(line) for line in audit_log().read_text().splitlines()[before:]]
+    assert len(entries) == 2 and all(e["result"] == "champion" for e in entries)
+    model = registry().get_registered_model("radreport-test")
+    winner = entries[-1]["version"]  # the later decision holds the alias, and history agrees
+    assert int(model.aliases["champion"]) == int(winner)
+    assert champion_history(registry(), "radreport-test")[-1] == int(winner)

@@ -1,13 +1,25 @@
+from radreport.config import PromotionConfig
 from radreport.promotion import decide
 
-
-def test_floor_decides_without_a_champion():
-    assert decide("rougeL", 0.30, None, floor=0.2, max_regression=0).promote
-    failed = decide("rougeL", 0.10, None, floor=0.2, max_regression=0)
-    assert not failed.promote and failed.alias == "challenger" and failed.reason.startswith("floor")
+POLICY = PromotionConfig(floors={"rougeL": 0.2, "bertscore_f1": 0.5}, margins={"rougeL": 0.005})
 
 
-def test_margin_against_the_champion():
-    assert decide("rougeL", 0.298, 0.30, floor=0, max_regression=0.005).promote
-    failed = decide("rougeL", 0.29, 0.30, floor=0, max_regression=0.005)
-    assert not failed.promote and failed.reason.startswith("margin") and "0.3000" in failed.reason
+def test_floors_decide_without_a_champion():
+    assert decide({"rougeL": 0.30, "bertscore_f1": 0.6}, None, POLICY).promote
+    failed = decide({"rougeL": 0.10, "bertscore_f1": 0.6}, None, POLICY)
+    assert not failed.promote and failed.alias == "challenger" and failed.reason.startswith("floor rougeL")
+
+
+def test_margin_against_the_champion_names_both_values():
+    champion = {"rougeL": 0.30, "bertscore_f1": 0.6}
+    assert decide({"rougeL": 0.298, "bertscore_f1": 0.6}, champion, POLICY).promote
+    failed = decide({"rougeL": 0.29, "bertscore_f1": 0.6}, champion, POLICY)
+    assert not failed.promote and failed.reason == "margin rougeL=0.2900 >= champion 0.3000 - 0.0050"
+    assert any(c.startswith("pass: floor") for c in failed.checks)
+
+
+def test_human_rating_rule_applies_only_when_ratings_exist():
+    policy = PromotionConfig(floors={}, margins={}, min_human_rating=3.5)
+    assert decide({}, None, policy).promote
+    assert not decide({}, None, policy, human_rating=3.2).promote
+    assert decide({}, None, policy, human_rating=3.8).promote
