@@ -24,12 +24,17 @@ $(WORDNET)/lexnames: | $(VENV)/.installed
 	  c=(a[1]=="noun")?1:(a[1]=="verb")?2:(a[1]=="adj")?3:4; printf "%s\t%s\t%d\n",$$1,$$2,c}' > $@.tmp
 	mv $@.tmp $@
 
+# Headless Chromium for the rater-form test (Debian's packages).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
 setup: $(VENV)/.installed $(WORDNET)/lexnames
 
 demo: setup
 	$(PY) run.py run --config configs/demo.yaml $(ARGS)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
 
-.PHONY: setup demo test
+.PHONY: setup browser demo test

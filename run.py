@@ -7,6 +7,7 @@
     python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
     python run.py promote N --name MODEL [--force --reason ...]  run the gate for a version (or override it)
     python run.py rollback --name MODEL                          champion back to the previous champion
+    python run.py human-eval import RATINGS... --name MODEL      radiologists' ratings -> statistics
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -60,6 +61,14 @@ def parse_args(argv):
     rollback = sub.add_parser("rollback", help="move champion back to the previous champion")
     rollback.add_argument("--name", required=True, help="registered model name")
     rollback.add_argument("--reason", default="manual rollback", help="why, recorded with the decision")
+
+    human = sub.add_parser("human-eval", help="radiologists' ratings")
+    human_sub = human.add_subparsers(dest="human_command", required=True)
+    ratings = human_sub.add_parser("import", help="validate, unblind and summarise rating CSVs for a version")
+    ratings.add_argument("ratings", nargs="+", help="CSV files downloaded from the form or saved from the sheet")
+    ratings.add_argument("--name", required=True, help="registered model name")
+    ratings.add_argument("--version", help="version that was rated (default: the champion)")
+    ratings.add_argument("--key", help="unblinding key CSV (default: the one in the version's MLflow run)")
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -228,6 +237,27 @@ def cmd_rollback(args) -> None:
     print(f"{args.name}: champion is v{entry['version']} again ({entry['reason']})")
 
 
+def cmd_human_eval(args) -> None:
+    from radreport.human_eval import RatingsError, import_ratings
+    from radreport.registry import resolve_version
+
+    client = registry_client()
+    version = resolve_version(client, args.name, args.version)
+    try:
+        stats = import_ratings(client, args.name, version, args.ratings, args.key)
+    except RatingsError as err:
+        raise SystemExit(f"nothing imported:\n{err}") from None
+    low, high = stats["mean_model_rating_ci"]
+    print(f"{args.name} v{version}: {stats['ratings']} ratings by {stats['raters']} raters on {stats['cases']} cases\n"
+          f"  model preferred in {stats['model_preference_rate']:.1%}\n"
+          f"  mean rating: model {stats['mean_model_rating']:.2f} (95% CI {low:.2f}-{high:.2f}), "
+          f"radiologist {stats['mean_radiologist_rating']:.2f}\n"
+          f"  Krippendorff's alpha (interval): {stats['krippendorff_alpha_interval']:.3f}")
+    for rater in stats["per_rater"]:
+        print(f"  rater {rater['rater_id']}: {rater['cases']} cases, model {rater['model_mean']:.2f}, "
+              f"radiologist {rater['radiologist_mean']:.2f}, model preferred {rater['model_preferred']:.0%}")
+
+
 def cmd_models(args) -> None:
     from radreport.registry import list_versions
 
@@ -235,11 +265,12 @@ def cmd_models(args) -> None:
     if not rows:
         print("no registered models yet: run `python run.py run` first")
         return
-    print(f"{'model':45} {'ver':>3}  {'aliases':18} {'rougeL':>7} {'bleu4':>6} {'BERTScr':>7}  decision")
+    print(f"{'model':45} {'ver':>3}  {'aliases':18} {'rougeL':>7} {'bleu4':>6} {'BERTScr':>7} {'rating':>6}  decision")
     for name, v in rows:
         metric = lambda key: float(v.tags.get(f"metric.{key}", "nan"))  # noqa: E731
         print(f"{name:45} {v.version:>3}  {','.join(v.aliases) or '-':18} {metric('rougeL'):7.4f} {metric('bleu4'):6.2f} "
-              f"{metric('bertscore_f1'):7.4f}  {v.tags.get('gate.decision', '-')}: {v.tags.get('gate.reason', '')}")
+              f"{metric('bertscore_f1'):7.4f} {v.tags.get('human_eval.mean_model_rating', '-'):>6}  "
+              f"{v.tags.get('gate.decision', '-')}: {v.tags.get('gate.reason', '')}")
 
 
 def cmd_data(args) -> None:
@@ -260,7 +291,7 @@ def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
     {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
-     "rollback": cmd_rollback, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,57 @@
-"""Blinded Turing-style rater packets: the sheet shows A and B in random order; the key is kept apart."""
+"""Blinded Turing-style rater packets for radiologists, and the statistics of the ratings that come back.
+
+The packet shows, per case, the findings and two impressions, A and B: one written by the radiologist, one by the
+model, in random order under a random case id. Which is which lives only in the unblinding key, kept apart.
+"""
 
 import random
+import re
 import secrets
 
+import numpy as np
 import pandas as pd
 
-SHEET_COLUMNS = ["case_id", "findings", "impression_A", "impression_B", "rating_A_1to5", "rating_B_1to5",
-                 "preferred_A_or_B", "comment", "rater_id"]
+SHEET_COLUMNS = ["case_id", "findings", "impression_A", "impression_B", "rating_A", "rating_B", "preferred",
+                 "comment", "rater_id"]
 KEY_COLUMNS = ["case_id", "report_id", "A", "B"]
+RATING_COLUMNS = ["rater_id", "case_id", "rating_A", "rating_B", "preferred", "comment"]
+NORMAL = re.compile(r"\b(no acute|normal|negative|unremarkable|no active|no evidence of (acute|active))\b", re.I)
+
+
+class RatingsError(Exception):
+    """Ratings that cannot be imported; the message lists every problem, one per line."""
+
+
+def is_normal(impression: str) -> bool:
+    return bool(NORMAL.search(impression))
+
+
+def sample_cases(records: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:
+    """n records of a split, stratified by findings length (terciles) and normal vs abnormal reference."""
+    pool = records[records["split"] == split].copy()
+    if pool.empty:
+        raise ValueError(f"no records in the {split} split for human evaluation")
+    lengths = pool["input"].str.split().str.len()
+    pool["stratum"] = pd.qcut(lengths.rank(method="first"), 3, labels=False).astype(str) + \
+        pool["output"].map(is_normal).map({True: "-normal", False: "-abnormal"})
+    rng = random.Random(seed)
+    groups = {name: list(group.index) for name, group in pool.groupby("stratum")}
+    for members in groups.values():
+        rng.shuffle(members)
+    chosen = []
+    while len(chosen) < min(n, len(pool)):  # round robin keeps every stratum represented
+        for members in groups.values():
+            if members and len(chosen) < n:
+                chosen.append(members.pop())
+    return pool.loc[chosen].drop(columns="stratum")
 
 
 def blinded_packet(cases: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """cases: report_id, findings, radiologist, model. Returns (sheet, key)."""
+    """cases: report_id, findings, radiologist, model. Returns (sheet, key), both in the same random order."""
     rng = random.Random(seed)
     sheet, key = [], []
     for case in cases.itertuples(index=False):
-        case_id = secrets.token_hex(4)  # random, so ids carry no order or source
+        case_id = secrets.token_hex(4)
         sides = [("radiologist", case.radiologist), ("model", case.model)]
         rng.shuffle(sides)
         sheet.append([case_id, case.findings, sides[0][1], sides[1][1], "", "", "", "", ""])
@@ -26,9 +62,118 @@ def blinded_packet(cases: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Dat
             pd.DataFrame([key[i] for i in order], columns=KEY_COLUMNS))
 
 
-def sample_cases(records: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:
-    """n records of a split, reproducibly."""
-    pool = records[records["split"] == split]
-    if pool.empty:
-        raise ValueError(f"no records in the {split} split for human evaluation")
-    return pool.sample(n=min(n, len(pool)), random_state=seed)
+def read_ratings(paths: list[str]) -> pd.DataFrame:
+    """Rating CSVs (from the HTML form or the spreadsheet) stacked, each row remembering its file and line."""
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise RatingsError(f"{path}: cannot read ratings ({type(err).__name__}: {err})") from None
+        missing = [c for c in RATING_COLUMNS if c not in frame.columns and c != "comment"]
+        if missing:
+            raise RatingsError(f"{path}: missing column(s) {missing}")
+        frames.append(frame.assign(source_file=str(path), source_row=range(2, len(frame) + 2)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def validate_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
+    """Every problem found, one per line, or the clean table; nothing is half-imported."""
+    ratings = ratings.copy()
+    ratings["comment"] = ratings["comment"].fillna("") if "comment" in ratings else ""
+    known = set(key["case_id"])
+    problems = []
+    for row in ratings.itertuples(index=False):
+        where = f"{row.source_file}: row {row.source_row}"
+        if not str(row.rater_id).strip() or pd.isna(row.rater_id):
+            problems.append(f"{where}: missing rater_id")
+        if row.case_id not in known:
+            problems.append(f"{where}: unknown case_id {row.case_id!r}")
+        for column in ("rating_A", "rating_B"):
+            value = pd.to_numeric(getattr(row, column), errors="coerce")
+            if pd.isna(value) or value != int(value) or not 1 <= value <= 5:
+                problems.append(f"{where}: {column} must be a whole number 1-5, got {getattr(row, column)!r}")
+        if str(row.preferred).strip().upper() not in ("A", "B"):
+            problems.append(f"{where}: preferred must be A or B, got {row.preferred!r}")
+    duplicated = ratings.duplicated(["rater_id", "case_id"], keep="first")
+    for row in ratings[duplicated].itertuples(index=False):
+        problems.append(f"{row.source_file}: row {row.source_row}: duplicate rating of case "
+                        f"{row.case_id} by rater {row.rater_id}")
+    if problems:
+        raise RatingsError("\n".join(problems))
+    ratings["rating_A"] = ratings["rating_A"].astype(int)
+    ratings["rating_B"] = ratings["rating_B"].astype(int)
+    ratings["preferred"] = ratings["preferred"].str.strip().str.upper()
+    return ratings[RATING_COLUMNS]
+
+
+def unblind(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
+    """One row per (rater, case): the model's rating, the radiologist's rating, whether the model was preferred."""
+    joined = ratings.merge(key, on="case_id")
+    model_is_a = joined["A"] == "model"
+    return pd.DataFrame({
+        "rater_id": joined["rater_id"].astype(str), "case_id": joined["case_id"], "report_id": joined["report_id"],
+        "model_rating": np.where(model_is_a, joined["rating_A"], joined["rating_B"]),
+        "radiologist_rating": np.where(model_is_a, joined["rating_B"], joined["rating_A"]),
+        "preferred_model": np.where(model_is_a, joined["preferred"] == "A", joined["preferred"] == "B"),
+    })
+
+
+def mean_ci(values, seed: int = 0, resamples: int = 10_000) -> tuple[float, float, float]:
+    """Mean with a 95% bootstrap percentile interval."""
+    values = np.asarray(values, dtype=float)
+    means = np.random.default_rng(seed).choice(values, size=(resamples, values.size)).mean(axis=1)
+    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def krippendorff_alpha_interval(units: dict) -> float:
+    """Krippendorff's alpha, interval metric: units maps an item to the ratings it received (any number of raters)."""
+    pairable = [np.asarray(v, dtype=float) for v in units.values() if len(v) >= 2]
+    n = sum(len(v) for v in pairable)
+    if n < 2:
+        return float("nan")
+    observed = sum(((v[:, None] - v[None, :]) ** 2).sum() / (len(v) - 1) for v in pairable) / n
+    everything = np.concatenate(pairable)
+    expected = ((everything[:, None] - everything[None, :]) ** 2).sum() / (n * (n - 1))
+    return float(1 - observed / expected) if expected else 1.0
+
+
+def statistics(unblinded: pd.DataFrame) -> dict:
+    model = mean_ci(unblinded["model_rating"])
+    radiologist = mean_ci(unblinded["radiologist_rating"])
+    units = {}
+    for row in unblinded.itertuples(index=False):
+        units.setdefault((row.case_id, "model"), []).append(row.model_rating)
+        units.setdefault((row.case_id, "radiologist"), []).append(row.radiologist_rating)
+    per_rater = unblinded.groupby("rater_id").agg(cases=("case_id", "count"), model_mean=("model_rating", "mean"),
+                                                  radiologist_mean=("radiologist_rating", "mean"),
+                                                  model_preferred=("preferred_model", "mean"))
+    return {"ratings": len(unblinded), "raters": int(unblinded["rater_id"].nunique()),
+            "cases": int(unblinded["case_id"].nunique()),
+            "model_preference_rate": float(unblinded["preferred_model"].mean()),
+            "mean_model_rating": model[0], "mean_model_rating_ci": [model[1], model[2]],
+            "mean_radiologist_rating": radiologist[0], "mean_radiologist_rating_ci": [radiologist[1], radiologist[2]],
+            "krippendorff_alpha_interval": krippendorff_alpha_interval(units),
+            "per_rater": per_rater.round(3).reset_index().to_dict("records")}
+
+
+def import_ratings(client, name: str, version: int, paths: list[str], key_path: str | None = None) -> dict:
+    """Validate, unblind and summarise ratings of a registered version; results go to its MLflow run and tags."""
+    import json
+    import tempfile
+
+    import mlflow
+
+    run_id = client.get_model_version(name, str(version)).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        if key_path is None:
+            key_path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="human_eval/unblinding_key.csv",
+                                                           dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri)
+        key = pd.read_csv(key_path, dtype=str)
+    stats = statistics(unblind(validate_ratings(read_ratings(paths), key), key))
+    for metric in ("model_preference_rate", "mean_model_rating", "mean_radiologist_rating",
+                   "krippendorff_alpha_interval", "ratings", "raters"):
+        client.log_metric(run_id, f"human_eval_{metric}", stats[metric])
+        client.set_model_version_tag(name, str(version), f"human_eval.{metric}", f"{stats[metric]:.4g}")
+    client.log_text(run_id, json.dumps(stats, indent=2), "human_eval/results.json")
+    return stats

@@ -14,6 +14,7 @@ from radreport.evaluation import load_adapters
 from radreport.formatting import prompt
 from radreport.generation import generate
 from radreport.human_eval import blinded_packet, sample_cases
+from radreport.rater_form import write_packet
 
 
 @step(experiment_tracker=TRACKER)
@@ -23,7 +24,8 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
 ]:
     """Blinded rater sheet (model vs radiologist in random order) from the test split.
 
-    The sheet is written to `export_dir` for raters; the key never sits beside it (ZenML and MLflow artifacts only).
+    The packet (CSV, XLSX, offline HTML form) is written to `export_dir` for raters; the key never sits beside it
+    (ZenML and MLflow artifacts only). Cases are stratified by findings length and normal/abnormal reference.
     """
     link_runs()
     cases = sample_cases(records, "test", human_eval.cases, human_eval.seed)
@@ -32,11 +34,9 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
     generated = generate(model, tokenizer, prompts, eval_config.batch_size, eval_config.max_new_tokens, desc="rater cases")
     sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
                                               "radiologist": cases["output"].values, "model": generated}), human_eval.seed)
-    out = Path(export_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sheet.to_csv(out / "rater_sheet.csv", index=False)
+    paths = write_packet(sheet, Path(export_dir))
     with tempfile.TemporaryDirectory() as tmp:
         key.to_csv(Path(tmp) / "unblinding_key.csv", index=False)
         tracking.log_artifact(Path(tmp) / "unblinding_key.csv", "human_eval")
-    print(f"human eval: {len(sheet)} blinded cases -> {out / 'rater_sheet.csv'} (key in MLflow artifacts human_eval/)")
+    print(f"human eval: {len(sheet)} blinded cases -> {', '.join(map(str, paths))} (key: MLflow artifact human_eval/)")
     return sheet, key

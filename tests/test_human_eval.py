@@ -1,0 +1,157 @@
+"""Blinded packets, rating validation and statistics, and the offline HTML form driven in headless Chromium."""
+
+import shutil
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from radreport.config import StructuringConfig
+from radreport.formatting import alpaca_records
+from radreport.human_eval import (RatingsError, blinded_packet, krippendorff_alpha_interval, read_ratings,
+                                  sample_cases, statistics, unblind, validate_ratings)
+from radreport.ingest import ingest
+from radreport.rater_form import write_packet
+from radreport.structuring.run import structure_reports
+
+
+@pytest.fixture(scope="module")
+def records(sample_path):
+    return alpaca_records(structure_reports(ingest(sample_path).reports, StructuringConfig())[0],
+                          "findings_to_impression")[0]
+
+
+@pytest.fixture
+def packet(records, tmp_path):
+    cases = sample_cases(records, "test", 8, seed=1)
+    sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
+                                              "radiologist": cases["output"].values,
+                                              "model": ["Heart size normal. Lungs clear."] * len(cases)}), seed=1)
+    return sheet, key, write_packet(sheet, tmp_path / "packet")
+
+
+def test_sampling_covers_normal_and_abnormal_references(records):
+    cases = sample_cases(records, "test", 12, seed=0)
+    normal = cases["output"].str.contains("No acute|Normal", case=False)
+    assert len(cases) == 12 and normal.any() and (~normal).any()
+    assert cases.equals(sample_cases(records, "test", 12, seed=0))
+
+
+def test_packet_holds_no_trace_of_which_side_is_the_model(packet):
+    sheet, key, paths = packet
+    assert set(key["A"]) == {"model", "radiologist"}  # both orders occur
+    packet_text = "".join(p.read_text(errors="ignore") for p in paths if p.suffix != ".xlsx").lower()
+    assert "radiologist" not in packet_text.replace("radiology", "") and "model" not in packet_text
+    assert not any(report_id.lower() in packet_text for report_id in key["report_id"])
+    assert list(sheet.columns) == ["case_id", "findings", "impression_A", "impression_B", "rating_A", "rating_B",
+                                   "preferred", "comment", "rater_id"]
+    assert (sheet[["rating_A", "rating_B", "preferred", "comment", "rater_id"]] == "").all().all()
+    assert pd.read_excel(paths[1], dtype=str).fillna("")["case_id"].tolist() == sheet["case_id"].tolist()
+
+
+def test_bad_ratings_are_all_reported_and_nothing_is_imported(packet, tmp_path):
+    sheet, key, _ = packet
+    ids = list(sheet["case_id"])
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"rater_id": ["r1", "r1", "r1", "", "r1"], "case_id": [ids[0], ids[0], "nope", ids[1], ids[2]],
+                  "rating_A": ["4", "4", "3", "2", "7"], "rating_B": ["2", "2", "3", "2", "x"],
+                  "preferred": ["A", "A", "B", "B", "C"], "comment": ""}).to_csv(path, index=False)
+    with pytest.raises(RatingsError) as err:
+        validate_ratings(read_ratings([str(path)]), key)
+    problems = str(err.value).splitlines()
+    assert any("row 4: unknown case_id 'nope'" in p for p in problems)
+    assert any("row 5: missing rater_id" in p for p in problems)
+    assert any("row 6: rating_A must be a whole number 1-5, got '7'" in p for p in problems)
+    assert any("row 6: preferred must be A or B" in p for p in problems)
+    assert any("row 3: duplicate rating" in p for p in problems)
+    assert all(str(path) in p for p in problems)
+
+
+def test_statistics_unblind_and_agree():
+    assert krippendorff_alpha_interval({1: [5, 5], 2: [1, 1], 3: [3, 3]}) == pytest.approx(1.0)
+    assert krippendorff_alpha_interval({1: [1, 5], 2: [5, 1]}) < 0
+    key = pd.DataFrame({"case_id": ["a", "b"], "report_id": ["1", "2"], "A": ["model", "radiologist"],
+                        "B": ["radiologist", "model"]})
+    ratings = pd.DataFrame({"rater_id": ["r1", "r1", "r2", "r2"], "case_id": ["a", "b", "a", "b"],
+                            "rating_A": [4, 5, 4, 5], "rating_B": [2, 3, 2, 3], "preferred": ["A", "A", "A", "B"],
+                            "comment": ""})
+    stats = statistics(unblind(ratings, key))
+    assert stats["mean_model_rating"] == pytest.approx(3.5) and stats["mean_radiologist_rating"] == pytest.approx(3.5)
+    assert stats["model_preference_rate"] == pytest.approx(0.75) and stats["raters"] == 2
+    assert stats["krippendorff_alpha_interval"] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not shutil.which("chromium") or not shutil.which("chromedriver"):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def fill_and_download(driver, form, rater: str, choose) -> "pd.DataFrame":
+    from selenium.webdriver.common.by import By
+
+    driver.get(form.as_uri())
+    driver.find_element(By.ID, "rater_id").send_keys(rater)
+    for case in driver.find_elements(By.CSS_SELECTOR, ".case"):
+        case_id = case.get_attribute("id").removeprefix("case-")
+        rating_a, rating_b, preferred = choose(case_id)
+        for name, value in ((f"{case_id}-A", rating_a), (f"{case_id}-B", rating_b), (f"{case_id}-pref", preferred)):
+            case.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
+        case.find_element(By.CSS_SELECTOR, "textarea").send_keys(f"seen by {rater}, with a comma")
+    driver.find_element(By.ID, "download").click()
+    target = driver.downloads / f"ratings-{rater}.csv"
+    for _ in range(100):
+        if target.exists() and target.stat().st_size:
+            return target
+        time.sleep(0.1)
+    raise AssertionError(f"no download; status: {driver.find_element(By.ID, 'status').text}")
+
+
+def test_exported_form_is_filled_in_chromium_downloaded_and_imported(stack, tiny_model, sample_path, tmp_path,
+                                                                      browser, capsys):
+    from mlflow import MlflowClient
+
+    from ops.stack import tracking_uri
+    from radreport.paths import exports
+    from run import main
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"train": {"model": str(tiny_model), "max_steps": 2, "save_steps": 2},
+                                      "eval": {"max_examples": 4, "max_new_tokens": 4}, "human_eval": {"cases": 6},
+                                      "promotion": {"model_name": "radreport-rated"}}))
+    main(["run", "--config", str(config), "--data", str(sample_path)])
+    form = exports() / "radreport-rated" / "rater_form.html"
+    first = fill_and_download(browser, form, "rad1", lambda case_id: (4, 2, "A"))
+    second = fill_and_download(browser, form, "rad2", lambda case_id: (5, 2, "A"))
+    downloaded = pd.read_csv(first, dtype=str)
+    assert len(downloaded) == 6 and set(downloaded["rating_A"]) == {"4"}
+    assert downloaded["comment"].iloc[0] == "seen by rad1, with a comma"
+
+    capsys.readouterr()
+    main(["human-eval", "import", str(first), str(second), "--name", "radreport-rated"])
+    out = capsys.readouterr().out
+    assert "12 ratings by 2 raters on 6 cases" in out and "Krippendorff" in out and "rater rad2" in out
+    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+    tags = client.get_model_version("radreport-rated", "1").tags
+    assert 2.0 <= float(tags["human_eval.mean_model_rating"]) <= 5.0 and "human_eval.krippendorff_alpha_interval" in tags
+    main(["models", "--name", "radreport-rated"])
+    assert tags["human_eval.mean_model_rating"] in capsys.readouterr().out
+
+    with pytest.raises(SystemExit, match="nothing imported"):  # the same file twice: duplicates, all rejected
+        main(["human-eval", "import", str(first), str(first), "--name", "radreport-rated"])
