@@ -115,9 +115,13 @@ def cmd_run(args) -> None:
     from ops.stack import bootstrap
     from pipelines.training import training_pipeline
 
+    from zenml import Model
+
     bootstrap()
     started = time.perf_counter()
-    run = training_pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
+    # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
+    pipeline = training_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"))
+    run = pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
     report_run(run, time.perf_counter() - started)
 
 
@@ -218,6 +222,15 @@ def registry_client():
     return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
 
 
+def mirror_stage(client, name: str, version: int, alias: str):
+    from ops.lineage import mirror_to_model_control_plane
+    from ops.stack import bootstrap
+
+    bootstrap()
+    tags = client.get_model_version(name, str(version)).tags
+    return mirror_to_model_control_plane(name, tags.get("zenml.model_version"), alias)
+
+
 def cmd_promote(args) -> None:
     from radreport.config import load_config
     from radreport.gate import actor, gate_version
@@ -225,15 +238,21 @@ def cmd_promote(args) -> None:
     if args.force and not args.reason.strip():
         raise SystemExit("promote --force needs --reason \"...\": an override is only accepted with its reason on record")
     policy = load_config(args.config).promotion
-    entry = gate_version(registry_client(), args.name, args.version, policy, actor(),
+    client = registry_client()
+    entry = gate_version(client, args.name, args.version, policy, actor(),
                          force_reason=args.reason if args.force else None)
-    print(f"{args.name} v{args.version}: {entry['action']} -> {entry['result']} ({entry['reason']})")
+    stage = mirror_stage(client, args.name, args.version, entry["result"])
+    print(f"{args.name} v{args.version}: {entry['action']} -> {entry['result']} ({entry['reason']})"
+          + (f"; ZenML model stage {stage}" if stage else ""))
 
 
 def cmd_rollback(args) -> None:
     from radreport.gate import actor, rollback
 
-    entry = rollback(registry_client(), args.name, actor(), args.reason)
+    client = registry_client()
+    entry = rollback(client, args.name, actor(), args.reason)
+    mirror_stage(client, args.name, entry["version"], "champion")
+    mirror_stage(client, args.name, entry["champion_version"], "challenger")
     print(f"{args.name}: champion is v{entry['version']} again ({entry['reason']})")
 
 

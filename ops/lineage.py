@@ -49,3 +49,19 @@ def record_metadata(metadata: dict, artifact_name: str | None = None) -> None:
         log_metadata(metadata, artifact_name=artifact_name, infer_artifact=True)
     else:
         log_metadata(metadata)
+
+
+STAGE_OF_ALIAS = {"champion": "production", "challenger": "staging"}
+
+
+def mirror_to_model_control_plane(model_name: str, zenml_version: str | None, alias: str) -> str | None:
+    """Set the ZenML model version's stage to match the MLflow alias (champion -> production,
+    challenger -> staging). Returns the stage, or None when the version has no ZenML twin."""
+    from zenml.client import Client
+
+    if not zenml_version or zenml_version == "none":
+        return None
+    stage = STAGE_OF_ALIAS[alias]
+    Client().update_model_version(model_name_or_id=model_name, version_name_or_id=zenml_version, stage=stage,
+                                  force=True)
+    return stage

@@ -110,6 +110,7 @@ class PromotionConfig(Section):
     floors: dict[MetricName, float] = Field({"rougeL": 0.0}, description="Absolute minimum per metric to become champion.")
     margins: dict[MetricName, float] = Field({"rougeL": 0.0}, description="How far below the champion each metric may be and still win (0: must not be worse).")
     min_human_rating: Optional[float] = Field(None, ge=1, le=5, description="When ratings exist for the version: minimum mean rating of the model's texts.")
+    significance: Optional[float] = Field(None, gt=0, lt=1, description="When set, beating the champion on `metric` must also be significant at this level (paired approximate randomisation on the same held-out examples); otherwise a win within noise does not promote.")
 
 
 class PipelineConfig(Section):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from radreport.config import PromotionConfig
 from radreport.paths import home
@@ -90,11 +91,42 @@ def gate_version(client: MlflowClient, name: str, version: int, policy: Promotio
                 raise SystemExit("--force needs --reason: an override is only accepted with its reason on record")
             decision, action = Decision(True, f"forced: {force_reason}", ["override of the gate"]), "force"
         else:
-            decision, action = decide(candidate, champion, policy, rating), "gate"
+            p_value = paired_p_value(client, name, version, current.version, policy.metric) \
+                if champion is not None and policy.significance is not None else None
+            decision, action = decide(candidate, champion, policy, rating, p_value), "gate"
         if not (current and current.version == version):  # re-gating the champion records, never demotes
             set_alias(client, name, decision.alias, version)
         return record(client, name, version, action, decision, by, candidate, champion,
                       current.version if current else None)
+
+
+def per_example_scores(client: MlflowClient, name: str, version: int, metric: str):
+    """The version's per-example `metric` on its evaluation examples, indexed by report id."""
+    import tempfile
+
+    import mlflow
+    import pandas as pd
+
+    info = client.get_model_version(name, str(version))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path="evaluation/eval_examples.csv",
+                                                   dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri)
+        examples = pd.read_csv(path, dtype={"report_id": str})
+    return examples.set_index("report_id")[f"step-{info.tags['step']}.{metric}"]
+
+
+def paired_p_value(client: MlflowClient, name: str, candidate: int, champion: int, metric: str) -> Optional[float]:
+    """Approximate-randomisation p-value of candidate vs champion, or None when they were not scored on the
+    same examples (or a per-example score is missing)."""
+    from radreport.metrics import paired_randomization
+
+    try:
+        ours, theirs = (per_example_scores(client, name, v, metric) for v in (candidate, champion))
+    except (MlflowException, OSError, KeyError):  # no artifact, or no per-example score for this metric
+        return None
+    if set(ours.index) != set(theirs.index):
+        return None
+    return paired_randomization(ours.sort_index(), theirs.sort_index())["p_value"]
 
 
 def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:

@@ -22,7 +22,9 @@ class Decision:
 
 
 def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
-           human_rating: Optional[float] = None) -> Decision:
+           human_rating: Optional[float] = None, p_value: Optional[float] = None) -> Decision:
+    """`p_value`: of the candidate's difference from the champion on `policy.metric` (same examples), when the
+    policy asks for significance; None there means the two could not be compared."""
     failed, checks = [], []
 
     def check(ok: bool, text: str) -> None:
@@ -36,6 +38,9 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
         for metric, margin in policy.margins.items():
             check(candidate[metric] >= champion[metric] - margin,
                   f"margin {metric}={candidate[metric]:.4f} >= champion {champion[metric]:.4f} - {margin:.4f}")
+    if champion is not None and policy.significance is not None:
+        check(p_value is not None and p_value < policy.significance,
+              f"significance {policy.metric}: p={p_value if p_value is not None else 'not comparable'} < {policy.significance}")
     if policy.min_human_rating is not None and human_rating is not None:
         check(human_rating >= policy.min_human_rating,
               f"human rating {human_rating:.2f} >= {policy.min_human_rating:.2f}")

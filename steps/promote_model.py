@@ -4,7 +4,7 @@ import mlflow
 import pandas as pd
 from zenml import step
 
-from ops.lineage import git_commit, link_runs, record_metadata, zenml_run_id
+from ops.lineage import git_commit, link_runs, mirror_to_model_control_plane, record_metadata, zenml_run_id
 from ops.stack import TRACKER
 from radreport import tracking
 from radreport.checkpoints import CheckpointSet
@@ -23,16 +23,31 @@ def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFra
         mlflow.start_run(run_name="promote_model")
     try:
         tracking.log_params(flatten(run_config), prefix="config.")
+        tracking.set_tags({"data_fingerprint": data_fingerprint})  # also when ingest was served from cache
         metrics = scores.set_index("system").loc[f"step-{best_step}"].to_dict()
-        lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit()}
+        lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit(),
+                   "zenml.model_version": zenml_model_version() or "none"}
         decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage)
         if not started_here:
-            record_metadata({f"promotion_{k}": v for k, v in decision.items()})
+            decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
+                                                                    decision["alias"])
+            record_metadata({f"promotion_{k}": v for k, v in decision.items() if v is not None})
     finally:
         if started_here:
             mlflow.end_run()
     print(f"promote: {model_name} version {decision['version']} -> {decision['alias']} ({decision['reason']})")
     return decision
+
+
+def zenml_model_version() -> str | None:
+    """The ZenML Model Control Plane version this run works on, when the pipeline has a model."""
+    from zenml import get_step_context
+    from zenml.exceptions import StepContextError
+
+    try:
+        return str(get_step_context().model.version)
+    except (RuntimeError, StepContextError):  # outside a pipeline, or a pipeline without a model
+        return None
 
 
 def flatten(config: dict, prefix: str = "") -> dict:

@@ -32,6 +32,12 @@ def registry():
     return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
 
 
+def zenml_stage(tags: dict) -> str:
+    from zenml.client import Client
+
+    return Client().get_model_version("radreport-test", tags["zenml.model_version"]).stage
+
+
 def latest_run():
     from zenml.client import Client
 
@@ -51,6 +57,7 @@ def test_pipeline_runs_all_stages_registers_a_champion_and_caches(stack, tiny_co
     assert model.aliases == {"champion": 1}
     version = registry().get_model_version("radreport-test", "1")
     assert version.tags["gate.decision"] == "champion" and version.tags["zenml.pipeline_run_id"] == str(run.id)
+    assert zenml_stage(version.tags) == "production"  # mirrored to the ZenML Model Control Plane
 
     mlflow_run = registry().get_run(version.run_id)  # lineage both ways
     assert mlflow_run.data.tags["zenml.pipeline_run_id"] == str(run.id)
@@ -75,8 +82,8 @@ def test_a_version_that_fails_the_gate_becomes_challenger(stack, tiny_config, sa
     model = registry().get_registered_model("radreport-test")
     challenger = model.aliases["challenger"]
     assert model.aliases["champion"] != challenger
-    reason = registry().get_model_version("radreport-test", challenger).tags["gate.reason"]
-    assert reason.startswith("floor")
+    tags = registry().get_model_version("radreport-test", challenger).tags
+    assert tags["gate.reason"].startswith("floor rougeL") and zenml_stage(tags) == "staging"
     capsys.readouterr()
     main(["models", "--name", "radreport-test"])
     assert "challenger" in capsys.readouterr().out
@@ -89,6 +96,20 @@ def test_human_eval_sheet_is_blinded(stack):
     assert "model" not in " ".join(sheet.columns) and "radiologist" not in " ".join(sheet.columns)
     assert set(key["case_id"]) == set(sheet["case_id"])
     assert set(key["A"]) | set(key["B"]) <= {"model", "radiologist"}
+
+
+def test_significance_rule_compares_per_example_scores_of_both_runs(stack, tmp_path):
+    import json
+
+    from radreport.gate import audit_log
+
+    model = registry().get_registered_model("radreport-test")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"promotion": {"floors": {}, "margins": {"rougeL": 1.0}, "significance": 0.05}}))
+    main(["promote", str(model.aliases["challenger"]), "--name", "radreport-test", "--config", str(policy)])
+    entry = json.loads(audit_log().read_text().splitlines()[-1])
+    check = next(c for c in entry["checks"] if "significance" in c)
+    assert "p=not comparable" not in check and entry["result"] == "challenger"  # same examples, no real difference
 
 
 def test_promote_force_and_rollback_are_on_record(stack, capsys):

@@ -23,3 +23,13 @@ def test_human_rating_rule_applies_only_when_ratings_exist():
     assert decide({}, None, policy).promote
     assert not decide({}, None, policy, human_rating=3.2).promote
     assert decide({}, None, policy, human_rating=3.8).promote
+
+
+def test_significance_rule_needs_a_small_p_value_against_the_champion():
+    policy = PromotionConfig(floors={}, margins={"rougeL": 0.0}, significance=0.05)
+    champion = {"rougeL": 0.30}
+    assert decide({"rougeL": 0.35}, champion, policy, p_value=0.01).promote
+    failed = decide({"rougeL": 0.35}, champion, policy, p_value=0.20)
+    assert not failed.promote and failed.reason.startswith("significance rougeL: p=0.2")
+    assert "not comparable" in decide({"rougeL": 0.35}, champion, policy, p_value=None).reason
+    assert decide({"rougeL": 0.35}, None, policy).promote  # no champion: nothing to be significant against
