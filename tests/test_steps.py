@@ -36,3 +36,17 @@ def test_train_and_evaluate_steps(records, tiny_model):
 def test_unknown_model_fails_before_loading(records):
     with pytest.raises(SystemExit, match="not a local folder"):
         train_lora.entrypoint(records, TrainConfig(model="/nonexistent/model"), "findings_to_impression")
+
+
+def test_nan_loss_stops_training_with_a_clear_error(records, tiny_model, tmp_path):
+    from radreport.training import train_lora as train
+
+    config = TrainConfig(model=str(tiny_model), max_steps=4, save_steps=1, logging_steps=1, learning_rate=1e30,
+                         warmup_steps=0)
+    with pytest.raises(FloatingPointError, match=r"training (loss|grad_norm) became (nan|inf) at step \d; last good"):
+        train(records, config, "findings_to_impression", tmp_path)
+
+
+def test_gpu_backends_refuse_on_this_cpu_before_loading(records):
+    with pytest.raises(SystemExit, match="train.backend=hf-qlora cannot run here: missing an NVIDIA GPU"):
+        train_lora.entrypoint(records, TrainConfig(model="/nonexistent", backend="hf-qlora"), "findings_to_impression")
