@@ -78,6 +78,8 @@ class TrainConfig(Section):
     max_train_examples: Optional[int] = Field(None, gt=0, description="Cap on training examples (None: all).")
     seed: int = Field(42, description="Seed for data order and LoRA init.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    resume: bool = Field(True, description="Continue from the newest complete checkpoint of an interrupted run with the same data and config (half-written checkpoints are skipped).")
+    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description="Keep only the last K checkpoints on disk while training (None: all, so every one can be evaluated).")
 
 
 METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",

@@ -2,6 +2,7 @@
 
 import fcntl
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -9,18 +10,22 @@ from pathlib import Path
 from radreport.paths import model_cache
 
 EMBEDDED = "embedded:gemma-3-270m"
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 log = logging.getLogger(__name__)
 
 
-def resolve_model(name: str) -> Path:
-    """A local folder holding config, weights and tokenizer for `name`; converts the embedded model once."""
+def resolve_model(name: str) -> Path | str:
+    """A local folder holding config, weights and tokenizer for `name` (the embedded model is converted once),
+    or a hub-style id ("org/name") that must already be in the offline Hugging Face cache."""
     if name == EMBEDDED:
         return embedded_gemma()
     path = Path(name).expanduser()
-    if not (path / "config.json").exists():
-        raise SystemExit(f"model {name!r}: not '{EMBEDDED}' and not a local folder with config.json "
-                         "(nothing is downloaded from a hub)")
-    return path.resolve()
+    if (path / "config.json").exists():
+        return path.resolve()
+    if HUB_ID.fullmatch(name):
+        return name
+    raise SystemExit(f"model {name!r}: not '{EMBEDDED}', not a local folder with config.json, and not an org/name "
+                     "id for the offline Hugging Face cache (nothing is downloaded from a hub)")
 
 
 def embedded_gemma() -> Path:

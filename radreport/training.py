@@ -1,5 +1,6 @@
 """LoRA supervised fine-tuning with trl's SFTTrainer (loss on the response only)."""
 
+import hashlib
 import json
 import logging
 import math
@@ -15,6 +16,7 @@ from radreport.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, prompt_completion
 from radreport.models import load_model, load_tokenizer, resolve_model
+from radreport.paths import home
 
 log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -100,7 +102,7 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
         logging_steps=cfg.logging_steps,
         save_strategy="steps",
         save_steps=cfg.save_steps,
-        save_only_model=True,
+        save_total_limit=cfg.keep_last_checkpoints,
         max_length=cfg.max_length,
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
@@ -113,7 +115,30 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
     )
 
 
-def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path) -> CheckpointSet:
+def run_dir(rows: list[dict], cfg: TrainConfig, task: str) -> Path:
+    """Where a run with these examples and this config keeps its trainer checkpoints, so a rerun can resume."""
+    digest = hashlib.sha256(json.dumps([rows, cfg.model_dump(exclude={"resume"}), task]).encode()).hexdigest()[:16]
+    return home() / "runs" / f"train-{digest}"
+
+
+def latest_complete_checkpoint(work_dir: Path) -> Path | None:
+    """The newest checkpoint whose state, weights and optimizer were all written; a half-written one is skipped."""
+    def complete(checkpoint: Path) -> bool:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return all((checkpoint / f).is_file() and (checkpoint / f).stat().st_size for f in (*ADAPTER_FILES, "optimizer.pt"))
+
+    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]), reverse=True)
+    for checkpoint in checkpoints:
+        if complete(checkpoint):
+            return checkpoint
+        log.warning("skipping incomplete checkpoint %s", checkpoint)
+    return None
+
+
+def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, callbacks=()) -> CheckpointSet:
     """Fine-tune LoRA adapters on the train split; returns every saved checkpoint in `out_dir`."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -133,11 +158,16 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
     if overlong:
         log.warning("%d of %d training examples exceed max_length=%d and are truncated", overlong, len(rows), cfg.max_length)
-    work_dir = out_dir / "trainer"
+    work_dir = run_dir(rows, cfg, task)
+    resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
+    if resume_from:
+        log.warning("resuming from %s", resume_from)
+        tracking.set_tags({"train_resumed_from": resume_from.name})
     trainer = SFTTrainer(model=model, args=sft_args(cfg, work_dir, backend), train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[stop_on_non_finite()])
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[stop_on_non_finite(), *callbacks])
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
     if trainer.state.global_step % cfg.save_steps:
         trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))
@@ -154,8 +184,10 @@ def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, cfg: TrainConf
                         summary: dict, log_history: list[dict]) -> CheckpointSet:
     """Keep the adapters (not optimizer state) of every checkpoint, plus what is needed to use them."""
     for checkpoint in sorted(work_dir.glob("checkpoint-*")):
+        if not all((checkpoint / name).is_file() for name in ADAPTER_FILES):
+            continue  # a checkpoint left half-written by an interrupted run
         step_dir = out_dir / f"step-{checkpoint.name.split('-')[1]}"
-        step_dir.mkdir(exist_ok=True)
+        step_dir.mkdir(parents=True, exist_ok=True)
         for name in ADAPTER_FILES:
             shutil.copy2(checkpoint / name, step_dir / name)
     shutil.rmtree(work_dir)

@@ -1,5 +1,7 @@
 """Steps called directly through `step.entrypoint(...)`, outside any pipeline (no MLflow run is active)."""
 
+from pathlib import Path
+
 import pytest
 
 from radreport.config import DataConfig, EvalConfig, FormatConfig, StructuringConfig, TrainConfig
@@ -50,3 +52,26 @@ def test_nan_loss_stops_training_with_a_clear_error(records, tiny_model, tmp_pat
 def test_gpu_backends_refuse_on_this_cpu_before_loading(records):
     with pytest.raises(SystemExit, match="train.backend=hf-qlora cannot run here: missing an NVIDIA GPU"):
         train_lora.entrypoint(records, TrainConfig(model="/nonexistent", backend="hf-qlora"), "findings_to_impression")
+
+
+def test_training_resumes_after_a_kill_and_skips_a_half_written_checkpoint(records, tiny_model, tmp_path):
+    from transformers import TrainerCallback
+
+    from radreport.training import train_lora as train
+
+    class Killed(Exception):
+        pass
+
+    class KillAtStep3(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                (Path(args.output_dir) / "checkpoint-3").mkdir()  # a save that died half-way
+                (Path(args.output_dir) / "checkpoint-3" / "adapter_config.json").write_text("{")
+                raise Killed
+
+    config = TrainConfig(model=str(tiny_model), max_steps=4, save_steps=2, logging_steps=1, seed=3)
+    with pytest.raises(Killed):
+        train(records, config, "findings_to_impression", tmp_path / "first", callbacks=[KillAtStep3()])
+    checkpoints = train(records, config, "findings_to_impression", tmp_path / "second")
+    assert checkpoints.manifest["summary"]["global_step"] == 4 and checkpoints.steps == [2, 4]
+    assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3, 4]  # the curve continues
