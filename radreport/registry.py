@@ -7,7 +7,6 @@ from typing import Optional
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from radreport.promotion import Decision
 
 
 @dataclass
@@ -55,10 +54,9 @@ def list_versions(client: MlflowClient, name: Optional[str] = None) -> list[tupl
 
 
 def find_by_tag(client: MlflowClient, name: str, key: str, value: str) -> Optional[VersionInfo]:
-    for model_name, info in list_versions(client, name) if model_exists(client, name) else []:
-        if info.tags.get(key) == value:
-            return info
-    return None
+    if not model_exists(client, name):
+        return None
+    return next((info for _, info in list_versions(client, name) if info.tags.get(key) == value), None)
 
 
 def model_exists(client: MlflowClient, name: str) -> bool:
@@ -79,7 +77,7 @@ def resolve_version(client: MlflowClient, name: str, version: Optional[str]) -> 
     return champion.version
 
 
-def download_checkpoint(client: MlflowClient, name: str, version: int, out: "Path") -> "CheckpointSet":
+def download_checkpoint(client: MlflowClient, name: str, version: int, out: Path):
     """A registered version's adapter bundle, laid out as a one-checkpoint CheckpointSet."""
     import json
     import shutil

@@ -1,5 +1,7 @@
 """MLflow logging that is a no-op outside a tracked run (e.g. a step called directly in a test)."""
 
+from pathlib import Path
+
 import mlflow
 
 
@@ -25,7 +27,7 @@ def set_tags(tags: dict) -> None:
 
 def log_artifact(path, artifact_path: str | None = None) -> None:
     if active():
-        if __import__("pathlib").Path(path).is_dir():
+        if Path(path).is_dir():
             mlflow.log_artifacts(str(path), artifact_path)
         else:
             mlflow.log_artifact(str(path), artifact_path)
