@@ -140,7 +140,7 @@ def report_run(run, seconds: float) -> None:
     print(f"\nrun {run.name}: {run.status.value} in {seconds:.0f} s; cached steps: {', '.join(cached) or 'none'}")
     print(f"ROUGE-L on held-out impressions: untuned base {scores.loc['base', 'rougeL']:.4f}, "
           f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
-    again = "already registered, unchanged: " if decision["already_registered"] else ""
+    again = "already registered: " if decision["already_registered"] else ""
     print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({again}{decision['reason']})")
     print(f"MLflow UI:        .venv/bin/mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000")
     print(f"ZenML dashboard:  ZENML_CONFIG_PATH={home() / 'zenml'} .venv/bin/zenml login --local --ip-address 127.0.0.1 --port 8237")

@@ -53,9 +53,12 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: int) -> None
     model = client.get_registered_model(name)
     if int(model.aliases.get(other, -1)) == version and other == "challenger":
         client.delete_registered_model_alias(name, other)
+    previous = model.aliases.get("champion")
     client.set_registered_model_alias(name, alias, str(version))
     if alias == "champion":
         history = champion_history(client, name)
+        if previous is not None and (not history or history[-1] != int(previous)):
+            history.append(int(previous))  # a champion set before the history was kept
         client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history + [version])))
 
 
@@ -139,6 +142,8 @@ def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
         client.set_registered_model_alias(name, "champion", str(previous))
         client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
         client.set_registered_model_alias(name, "challenger", str(current))
+        client.set_model_version_tag(name, str(current), "gate.decision", "challenger")
+        client.set_model_version_tag(name, str(current), "gate.reason", f"rolled back to v{previous}: {reason}")
         decision = Decision(True, f"rollback from v{current}: {reason}", [f"v{current} -> v{previous}"])
         return record(client, name, previous, "rollback", decision, by,
                       metrics_of(client.get_model_version(name, str(previous)).tags), None, current)

@@ -33,11 +33,19 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
             failed.append(text)
 
     for metric, floor in policy.floors.items():
+        if metric not in candidate:
+            check(False, f"floor {metric}: the candidate has no {metric} score")
+            continue
         check(candidate[metric] >= floor, f"floor {metric}={candidate[metric]:.4f} >= {floor:.4f}")
     if champion is not None:
         for metric, margin in policy.margins.items():
-            check(candidate[metric] >= champion[metric] - margin,
-                  f"margin {metric}={candidate[metric]:.4f} >= champion {champion[metric]:.4f} - {margin:.4f}")
+            if metric not in candidate:
+                check(False, f"margin {metric}: the candidate has no {metric} score")
+            elif metric not in champion:  # a champion registered before this metric existed
+                checks.append(f"skipped: margin {metric}, the champion has no {metric} score")
+            else:
+                check(candidate[metric] >= champion[metric] - margin,
+                      f"margin {metric}={candidate[metric]:.4f} >= champion {champion[metric]:.4f} - {margin:.4f}")
     if champion is not None and policy.significance is not None:
         check(p_value is not None and p_value < policy.significance,
               f"significance {policy.metric}: p={p_value if p_value is not None else 'not comparable'} < {policy.significance}")

@@ -33,3 +33,12 @@ def test_significance_rule_needs_a_small_p_value_against_the_champion():
     assert not failed.promote and failed.reason.startswith("significance rougeL: p=0.2")
     assert "not comparable" in decide({"rougeL": 0.35}, champion, policy, p_value=None).reason
     assert decide({"rougeL": 0.35}, None, policy).promote  # no champion: nothing to be significant against
+
+
+def test_missing_scores_are_named_not_crashed_on():
+    policy = PromotionConfig(floors={"bertscore_f1": 0.3}, margins={"bertscore_f1": 0.0, "rougeL": 0.0})
+    old_champion = {"rougeL": 0.4}  # registered before BERTScore was computed
+    decision = decide({"rougeL": 0.45, "bertscore_f1": 0.6}, old_champion, policy)
+    assert decision.promote and "skipped: margin bertscore_f1, the champion has no bertscore_f1 score" in decision.checks
+    failed = decide({"rougeL": 0.45}, None, policy)
+    assert not failed.promote and "candidate has no bertscore_f1" in failed.reason
