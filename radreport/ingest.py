@@ -24,7 +24,6 @@ from radreport.schema import QUARANTINE_COLUMNS, REPORT_COLUMNS, empty_reports, 
 from radreport.sections import parse_sections
 from radreport.splits import assign_split
 
-FORMATS = ("iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet")
 ALIASES = {
     "report_id": ("report_id", "id", "uid", "study_id", "r2gen_id"),
     "patient_id": ("patient_id", "subject_id"),

@@ -8,7 +8,6 @@ from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_
 from radreport.structuring.rules import REGIONS, structure
 
 METRIC_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
-METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", *ROUGE_TYPES, "meteor", "bertscore_p", "bertscore_r", "bertscore_f1")
 EXAMPLE_COLUMNS = {"bleu": ("sentence_bleu",), "rouge": ROUGE_TYPES, "meteor": ("meteor",),
                    "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1")}
 
@@ -76,10 +75,6 @@ def check_lengths(references: list[str], hypotheses: list[str]) -> None:
     if len(references) != len(hypotheses) or not references:
         raise ValueError(f"need equal, non-zero numbers of references and hypotheses "
                          f"({len(references)} vs {len(hypotheses)})")
-
-
-def corpus_metrics(references: list[str], hypotheses: list[str], groups=("bleu", "rouge")) -> dict:
-    return MetricSuite(groups).score(references, hypotheses)[0]
 
 
 def paired_randomization(a, b, trials: int = 10_000, seed: int = 0) -> dict:
