@@ -8,6 +8,8 @@
     python run.py promote N --name MODEL [--force --reason ...]  run the gate for a version (or override it)
     python run.py rollback --name MODEL                          champion back to the previous champion
     python run.py human-eval import RATINGS... --name MODEL      radiologists' ratings -> statistics
+    python run.py generate --name MODEL --findings "..."        impressions from the champion (or --version N)
+    python run.py lineage --name MODEL [--version N]             the chain from a version back to its data
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -69,6 +71,20 @@ def parse_args(argv):
     ratings.add_argument("--name", required=True, help="registered model name")
     ratings.add_argument("--version", help="version that was rated (default: the champion)")
     ratings.add_argument("--key", help="unblinding key CSV (default: the one in the version's MLflow run)")
+
+    gen = sub.add_parser("generate", help="write impressions with a registered version (default: the champion)")
+    gen.add_argument("--name", required=True, help="registered model name")
+    gen.add_argument("--version", help="version (default: the champion)")
+    source = gen.add_mutually_exclusive_group(required=True)
+    source.add_argument("--findings", help="one findings text")
+    source.add_argument("--input", help="JSONL with a 'findings' field per line")
+    gen.add_argument("--output", help="JSONL to write (with --input): each input row plus 'generated'")
+    gen.add_argument("--batch-size", type=int, default=8)
+    gen.add_argument("--max-new-tokens", type=int, default=96)
+
+    lineage = sub.add_parser("lineage", help="the chain from a registered version back to its data")
+    lineage.add_argument("--name", required=True, help="registered model name")
+    lineage.add_argument("--version", help="version (default: the champion)")
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -277,6 +293,69 @@ def cmd_human_eval(args) -> None:
               f"radiologist {rater['radiologist_mean']:.2f}, model preferred {rater['model_preferred']:.0%}")
 
 
+def cmd_generate(args) -> None:
+    import json
+
+    from radreport.registry import resolve_version
+    from radreport.serving import RegisteredModel, read_inputs
+
+    if args.input and not args.output:
+        raise SystemExit("generate --input needs --output")
+    rows = read_inputs(Path(args.input)) if args.input else [{"findings": args.findings}]
+    client = registry_client()
+    version = resolve_version(client, args.name, args.version)
+    model = RegisteredModel(client, args.name, version)
+    texts = model.generate([r.get("findings", r.get("input")) for r in rows], args.batch_size, args.max_new_tokens)
+    if not args.input:
+        print(texts[0])
+        return
+    with open(args.output, "w") as out:
+        for row, text in zip(rows, texts):
+            out.write(json.dumps({**row, "generated": text, "model": f"{args.name}/v{version}"}) + "\n")
+    print(f"{len(rows)} impressions by {args.name} v{version} -> {args.output}")
+
+
+def cmd_lineage(args) -> None:
+    import json
+
+    from radreport.gate import audit_log
+    from radreport.registry import resolve_version
+
+    client = registry_client()
+    version = resolve_version(client, args.name, args.version)
+    info = client.get_model_version(args.name, str(version))
+    tags, run = dict(info.tags), client.get_run(info.run_id)
+    aliases = [a for a, v in client.get_registered_model(args.name).aliases.items() if int(v) == version]
+    print(f"{args.name} v{version}  aliases: {', '.join(aliases) or '-'}  source: {info.source}")
+    print(f"  MLflow run {run.info.run_id} (experiment {run.info.experiment_id}), git {tags.get('git_commit', '?')}")
+    print(f"  data: {run.data.tags.get('data_path', '?')}  fingerprint {tags.get('data_fingerprint')}  "
+          + " ".join(f"{k.removeprefix('ingest_')}={int(v)}" for k, v in sorted(run.data.metrics.items())
+                     if k.startswith("ingest_") and k.removeprefix("ingest_") in ("read", "accepted", "quarantined")))
+    print(f"  structuring: {run.data.tags.get('structuring_backend', '?')} "
+          f"(prompt {run.data.tags.get('structuring_prompt_version', '-')})")
+    print(f"  training: base {tags.get('base_model')}, task {tags.get('task')}, step {tags.get('step')}, backend "
+          f"{run.data.tags.get('train_backend', '?')}; " + ", ".join(
+              f"{k.removeprefix('config.train.')}={v}" for k, v in sorted(run.data.params.items())
+              if k in {f"config.train.{p}" for p in ("lora_r", "learning_rate", "max_steps", "batch_size")}))
+    print("  evaluation: " + ", ".join(f"{k.removeprefix('metric.')}={float(v):.4f}" for k, v in sorted(tags.items())
+                                       if k.startswith("metric.")))
+    human = {k.removeprefix("human_eval."): v for k, v in tags.items() if k.startswith("human_eval.")}
+    print(f"  human evaluation: {human or 'none imported'}")
+    zenml_run = tags.get("zenml.pipeline_run_id")
+    if zenml_run and zenml_run != "none":
+        from zenml.client import Client
+
+        from ops.stack import bootstrap
+
+        bootstrap()
+        pipeline_run = Client().get_pipeline_run(zenml_run)
+        steps = ", ".join(f"{n}:{s.status.value}" for n, s in pipeline_run.steps.items())
+        print(f"  ZenML run {pipeline_run.name} ({zenml_run}), model version {tags.get('zenml.model_version', '-')}: {steps}")
+    decisions = [json.loads(line) for line in audit_log().read_text().splitlines()] if audit_log().exists() else []
+    for entry in (e for e in decisions if e["model"] == args.name and e["version"] == version):
+        print(f"  decision {entry['time']} {entry['action']} -> {entry['result']} by {entry['by']}: {entry['reason']}")
+
+
 def cmd_models(args) -> None:
     from radreport.registry import list_versions
 
@@ -310,7 +389,7 @@ def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
     {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
-     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

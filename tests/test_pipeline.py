@@ -153,3 +153,24 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack):
     winner = entries[-1]["version"]  # the later decision holds the alias, and history agrees
     assert int(model.aliases["champion"]) == int(winner)
     assert champion_history(registry(), "radreport-test")[-1] == int(winner)
+
+
+def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys):
+    import json
+
+    good, bad, out = tmp_path / "in.jsonl", tmp_path / "bad.jsonl", tmp_path / "out.jsonl"
+    good.write_text('{"id": "a", "findings": "The lungs are clear."}\n{"id": "b", "findings": "Small left effusion."}\n')
+    main(["generate", "--name", "radreport-test", "--input", str(good), "--output", str(out), "--max-new-tokens", "4"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    champion = registry().get_registered_model("radreport-test").aliases["champion"]
+    assert [r["id"] for r in rows] == ["a", "b"] and all(r["model"] == f"radreport-test/v{champion}" for r in rows)
+    assert all(isinstance(r["generated"], str) for r in rows)
+    bad.write_text('{"findings": "ok"}\n{not json\n')
+    with pytest.raises(SystemExit, match=r"bad.jsonl:2: invalid JSON"):
+        main(["generate", "--name", "radreport-test", "--input", str(bad), "--output", str(out)])
+
+    capsys.readouterr()
+    main(["lineage", "--name", "radreport-test"])
+    out = capsys.readouterr().out
+    assert f"radreport-test v{champion}  aliases: champion" in out
+    assert "MLflow run" in out and "ZenML run" in out and "fingerprint" in out and "decision" in out
