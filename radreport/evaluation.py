@@ -67,16 +67,13 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     for system in systems:
         rows[system], per_example = suite.score(references, examples[system].tolist())
         examples[[f"{system}.{c}" for c in per_example.columns]] = per_example.values
-        for region, scores in suite.by_region(references, examples[system].tolist()).items():
-            if scores != "absent":
-                region_rows.append({"system": system, "region": region, **scores})
         step = int(system.split("-")[1]) if system.startswith("step-") else None
         prefix = "eval_" if step is not None else f"eval_{system}_"
         tracking.log_metrics(rows[system], step=step, prefix=prefix)
-        for row in region_rows:
-            if row["system"] == system:
-                tracking.log_metrics({k: v for k, v in row.items() if k not in ("system", "region")},
-                                     step=step, prefix=f"{prefix}{row['region']}_")
+        for region, scores in suite.by_region(references, examples[system].tolist()).items():
+            if scores != "absent":
+                region_rows.append({"system": system, "region": region, **scores})
+                tracking.log_metrics(scores, step=step, prefix=f"{prefix}{region}_")
     scores = pd.DataFrame.from_dict(rows, orient="index")
     best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})

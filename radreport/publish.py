@@ -34,21 +34,20 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
     run = mlflow.active_run()
     sha = adapter_sha256(checkpoints.adapter(step))
     existing = registry.find_by_tag(client, model_name, "adapter_sha256", sha)
-    by = f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}"
     if existing and "gate.decision" in existing.tags:
         return {"model_name": model_name, "version": existing.version, "alias": existing.tags["gate.decision"],
                 "reason": existing.tags["gate.reason"], "already_registered": True}
     if existing:  # registered by a run that died before its gate decision: decide now
-        entry = gate_version(client, model_name, existing.version, policy, by=by)
-        return {"model_name": model_name, "version": existing.version, "alias": entry["result"],
-                "reason": entry["reason"], "already_registered": True}
-    with tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_artifacts(str(bundle(checkpoints, step, Path(tmp) / "adapter")), "adapter")
-    manifest = checkpoints.manifest
-    tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
-            "data_fingerprint": data_fingerprint, **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()},
-            **extra_tags}
-    version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
+        version = existing.version
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifacts(str(bundle(checkpoints, step, Path(tmp) / "adapter")), "adapter")
+        manifest = checkpoints.manifest
+        tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
+                "data_fingerprint": data_fingerprint,
+                **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()}, **extra_tags}
+        version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
+    by = f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}"
     entry = gate_version(client, model_name, version, policy, by=by)
     return {"model_name": model_name, "version": version, "alias": entry["result"], "reason": entry["reason"],
-            "already_registered": False}
+            "already_registered": existing is not None}
