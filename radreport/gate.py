@@ -49,11 +49,10 @@ def champion_history(client: MlflowClient, name: str) -> list[int]:
 
 
 def set_alias(client: MlflowClient, name: str, alias: str, version: int) -> None:
-    other = "challenger" if alias == "champion" else "champion"
     model = client.get_registered_model(name)
-    if int(model.aliases.get(other, -1)) == version and other == "challenger":
-        client.delete_registered_model_alias(name, other)
     previous = model.aliases.get("champion")
+    if alias == "champion" and int(model.aliases.get("challenger", -1)) == version:
+        client.delete_registered_model_alias(name, "challenger")
     client.set_registered_model_alias(name, alias, str(version))
     if alias == "champion":
         history = champion_history(client, name)
