@@ -2,7 +2,7 @@
 memory do not depend on trained weights), IU X-Ray Alpaca pairs, max sequence length 2048, same batch and LoRA.
 
     pip install '.[gpu]'        # beside the base dependencies
-    python benchmarks/train_gpu.py [--steps 30] [--batch-size 8] [--model-dir /tmp/llama3-8b-random]
+    python benchmarks/train_gpu.py [--steps 30] [--batch-size 8] [--model-dir /tmp/llama3-8b-random] [--data DIR]
 
 Each backend runs in its own process (importing Unsloth patches transformers). Last line: JSON with
 unsloth_tokens_per_s, hf_qlora_tokens_per_s, tokens_per_s_ratio, peak_memory_ratio and device.
@@ -37,13 +37,15 @@ def build_model(out: Path) -> Path:
     with torch.device("cuda"):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(out)
+    del model
+    torch.cuda.empty_cache()  # the backends run in child processes and need the memory
     from transformers import AutoTokenizer
 
     AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out)
     return out
 
 
-def run_backend(backend: str, model_dir: Path, steps: int, batch_size: int) -> dict:
+def run_backend(backend: str, model_dir: Path, data: Path, steps: int, batch_size: int) -> dict:
     """Train in this process and report tokens/s and peak GPU memory."""
     import torch
 
@@ -56,7 +58,7 @@ def run_backend(backend: str, model_dir: Path, steps: int, batch_size: int) -> d
     from radreport.structuring.run import structure_reports
     from radreport.training import train_lora
 
-    records, _ = alpaca_records(structure_reports(ingest(ROOT.parent / "shared/data/iu_xray").reports,
+    records, _ = alpaca_records(structure_reports(ingest([data]).reports,
                                                   StructuringConfig())[0], "findings_to_impression")
     config = TrainConfig(model=str(model_dir), backend=backend, max_steps=steps, save_steps=steps, batch_size=batch_size,
                          max_length=2048, logging_steps=1, gradient_checkpointing=True, warmup_steps=0)
@@ -71,11 +73,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "llama3-8b-random"))
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/iu_xray"), help="IU X-Ray folder")
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: run one backend in this process
     args = parser.parse_args()
     model_dir = Path(args.model_dir)
     if args.backend:
-        print(json.dumps(run_backend(args.backend, model_dir, args.steps, args.batch_size)))
+        print(json.dumps(run_backend(args.backend, model_dir, Path(args.data), args.steps, args.batch_size)))
         return
     import torch
 
@@ -85,8 +88,8 @@ def main() -> None:
     results = {}
     for backend in ("unsloth", "hf-qlora"):
         out = subprocess.run([sys.executable, __file__, "--backend", backend, "--steps", str(args.steps),
-                              "--batch-size", str(args.batch_size), "--model-dir", str(model_dir)],
-                             capture_output=True, text=True, check=True)
+                              "--batch-size", str(args.batch_size), "--model-dir", str(model_dir), "--data", args.data],
+                             stdout=subprocess.PIPE, text=True, check=True)  # its log goes straight to stderr
         results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
     device = torch.cuda.get_device_name(0)
     print(f"{device}; Llama-3-8B shape, random weights, batch {args.batch_size}, max length 2048, {args.steps} steps")
