@@ -3,12 +3,13 @@
 
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
-    python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore as JSON
+    python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore, clinical F1 as JSON
     python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
     python run.py promote N --name MODEL [--force --reason ...]  run the gate for a version (or override it)
     python run.py rollback --name MODEL                          champion back to the previous champion
     python run.py human-eval import RATINGS... --name MODEL      radiologists' ratings -> statistics
     python run.py generate --name MODEL --findings "..."        impressions from the champion (or --version N)
+    python run.py serve --name MODEL [--version N] [--port 8000]  HTTP endpoint for the champion (or version N)
     python run.py lineage --name MODEL [--version N]             the chain from a version back to its data
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
@@ -42,8 +43,8 @@ def parse_args(argv):
     score = sub.add_parser("score", help="corpus metrics of hypotheses against references, as JSON")
     score.add_argument("--refs", required=True, help="references: plain text (one per line) or JSONL with 'text'")
     score.add_argument("--hyps", required=True, help="hypotheses, same format and order")
-    score.add_argument("--metrics", nargs="+", default=["bleu", "rouge", "meteor", "bertscore"],
-                       choices=["bleu", "rouge", "meteor", "bertscore"])
+    score.add_argument("--metrics", nargs="+", default=["bleu", "rouge", "meteor", "bertscore", "clinical"],
+                       choices=["bleu", "rouge", "meteor", "bertscore", "clinical"])
 
     evaluate = sub.add_parser("evaluate", help="score a registered version, the base model and a trivial baseline")
     evaluate.add_argument("--name", required=True, help="registered model name (see `run.py models`)")
@@ -81,6 +82,14 @@ def parse_args(argv):
     gen.add_argument("--output", help="JSONL to write (with --input): each input row plus 'generated'")
     gen.add_argument("--batch-size", type=int, default=8)
     gen.add_argument("--max-new-tokens", type=int, default=96)
+
+    serve = sub.add_parser("serve", help="an HTTP endpoint writing impressions with the champion (or --version N)")
+    serve.add_argument("--name", required=True, help="registered model name")
+    serve.add_argument("--version", help="version (default: the champion)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-batch", type=int, default=32, help="most findings texts in one request")
+    serve.add_argument("--max-chars", type=int, default=4000, help="longest findings text accepted")
 
     lineage = sub.add_parser("lineage", help="the chain from a registered version back to its data")
     lineage.add_argument("--name", required=True, help="registered model name")
@@ -204,8 +213,7 @@ def cmd_score(args) -> None:
         raise SystemExit(f"{len(references)} references but {len(hypotheses)} hypotheses")
     suite = MetricSuite(args.metrics)
     corpus, _ = suite.score(references, hypotheses)
-    notes = [suite.bertscore.description] if "bertscore" in args.metrics else []
-    print(json.dumps({"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": notes}))
+    print(json.dumps({"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": suite.notes}))
 
 
 def cmd_evaluate(args) -> None:
@@ -315,6 +323,23 @@ def cmd_generate(args) -> None:
     print(f"{len(rows)} impressions by {args.name} v{version} -> {args.output}")
 
 
+def cmd_serve(args) -> None:
+    import uvicorn
+
+    from radreport.registry import resolve_version
+    from radreport.serving import RegisteredModel
+    from radreport.service import Limits, create_app
+
+    client = registry_client()
+    version = resolve_version(client, args.name, args.version)
+    model = RegisteredModel(client, args.name, version)
+    app = create_app(model, {"model": args.name, "version": version, "task": model.task},
+                     Limits(max_batch=args.max_batch, max_chars=args.max_chars))
+    print(f"serving {args.name} v{version} at http://{args.host}:{args.port} (POST /v1/generate, GET /health)",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def cmd_lineage(args) -> None:
     import json
 
@@ -389,7 +414,7 @@ def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
     {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
-     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "serve": cmd_serve, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

