@@ -174,3 +174,51 @@ def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"radreport-test v{champion}  aliases: champion" in out
     assert "MLflow run" in out and "ZenML run" in out and "fingerprint" in out and "decision" in out
+
+
+def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--name", "radreport-test",
+                               "--port", str(port), "--max-batch", "4", "--max-chars", "500"],
+                              env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                health = httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.5)
+        champion = registry().get_registered_model("radreport-test").aliases["champion"]
+        assert health.json() == {"status": "ok", "model": "radreport-test", "version": int(champion),
+                                 "task": "findings_to_impression"}
+        ok = httpx.post(f"{url}/v1/generate", json={"findings": ["The lungs are clear.", "Small effusion."],
+                                                    "max_new_tokens": 4}, timeout=60)
+        assert ok.status_code == 200 and len(ok.json()["impressions"]) == 2
+        bad = {
+            "not json": httpx.post(f"{url}/v1/generate", content=b"{not json", timeout=10),
+            "no texts": httpx.post(f"{url}/v1/generate", json={"findings": []}, timeout=10),
+            "unknown field": httpx.post(f"{url}/v1/generate", json={"findings": ["x"], "temperature": 2}, timeout=10),
+            "too many": httpx.post(f"{url}/v1/generate", json={"findings": ["x"] * 5}, timeout=10),
+            "too long": httpx.post(f"{url}/v1/generate", json={"findings": ["x" * 501]}, timeout=10),
+            "empty text": httpx.post(f"{url}/v1/generate", json={"findings": ["  "]}, timeout=10),
+            "body too big": httpx.post(f"{url}/v1/generate", content=b"x" * 300_000, timeout=10),
+        }
+        assert {name: r.status_code for name, r in bad.items()} == {**dict.fromkeys(bad, 422), "body too big": 413}
+        assert "findings[0] has 501 characters" in bad["too long"].text
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # still up
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
