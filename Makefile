@@ -29,12 +29,16 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
 	  apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
+# crontab for `run.py schedule` (Debian's cron; entries install without the daemon running).
+cron:
+	command -v crontab >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends cron; }
+
 setup: $(VENV)/.installed $(WORDNET)/lexnames
 
 demo: setup
 	$(PY) run.py run --config configs/demo.yaml $(ARGS)
 
-test: setup browser
+test: setup browser cron
 	$(PY) -m pytest
 
-.PHONY: setup browser demo test
+.PHONY: setup browser cron demo test

@@ -2,6 +2,8 @@
 """radreport: the one command line.
 
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
+    python run.py retrain --config FILE [--data PATH]            the scheduled job: exits early when the data is unchanged
+    python run.py schedule --cron "0 2 * * 0" --config FILE      retrain on a schedule (--list, --remove)
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
     python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore, clinical F1 as JSON
     python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
@@ -18,6 +20,7 @@
 
 import argparse
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,6 +36,23 @@ def parse_args(argv):
     run = sub.add_parser("run", help="run the training pipeline")
     run.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
     run.add_argument("--data", help="reports to train on (overrides data.path); default: the synthetic sample")
+
+    retrain = sub.add_parser("retrain", help="train, evaluate and gate on the newest data, unless it is unchanged")
+    retrain.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
+    retrain.add_argument("--data", help="reports (overrides data.path)")
+    retrain.add_argument("--name", help="schedule name (default: the config file's name)")
+    retrain.add_argument("--stale-after-hours", type=float, default=12.0,
+                         help="a lock held longer than this is taken to be from a hung run and taken over")
+    retrain.add_argument("--force", action="store_true", help="run even when the data is unchanged")
+
+    schedule = sub.add_parser("schedule", help="run `retrain` on a cron schedule")
+    schedule.add_argument("--cron", help='cron expression, e.g. "0 2 * * 0" (Sundays at 02:00)')
+    schedule.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
+    schedule.add_argument("--data", help="reports (overrides data.path)")
+    schedule.add_argument("--name", help="schedule name (default: the config file's name)")
+    action = schedule.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="show installed schedules")
+    action.add_argument("--remove", action="store_true", help="remove this schedule")
 
     ingest = sub.add_parser("ingest", help="read reports into the schema; write accepted (Parquet) and quarantine (CSV)")
     ingest.add_argument("paths", nargs="+", help="report files or folders")
@@ -130,10 +150,18 @@ def load_pipeline_config(path: str, data: str | None):
 
 
 def cmd_run(args) -> None:
+    config = load_pipeline_config(args.config, args.data)
+    started = time.perf_counter()
+    run = run_training(config)
+    report_run(run, time.perf_counter() - started)
+
+
+def run_training(config, schedule=None):
+    """One run of the training pipeline on the configured data (the ZenML pipeline run), or, given a ZenML
+    Schedule, its registration on an orchestrator that runs schedules."""
     from radreport.ingest import source_fingerprint
     from radreport.paths import exports, home
 
-    config = load_pipeline_config(args.config, args.data)
     synthetic = config.data.path == str(home() / "data" / "synthetic_reports.jsonl")
     model_name = config.promotion.model_name or default_model_name(config.format.task, config.data.path, synthetic)
 
@@ -143,11 +171,105 @@ def cmd_run(args) -> None:
     from zenml import Model
 
     bootstrap()
-    started = time.perf_counter()
     # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
-    pipeline = training_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"))
-    run = pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
-    report_run(run, time.perf_counter() - started)
+    pipeline = training_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"),
+                                              schedule=schedule)
+    return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
+
+
+def cmd_retrain(args) -> None:
+    from radreport.ingest import source_fingerprint
+    from radreport.paths import home
+    from radreport.schedule import RetrainState, run_lock
+
+    config = load_pipeline_config(args.config, args.data)
+    name = args.name or Path(args.config).stem
+    state = RetrainState(home() / "schedule", name)
+    with run_lock(home() / "schedule" / f"{name}.lock", args.stale_after_hours * 3600):
+        fingerprint = source_fingerprint(config.data.path)
+        last = state.last_success()
+        if last and last["data_fingerprint"] == fingerprint and not args.force:
+            state.record("skipped", fingerprint, reason="no new data")
+            print(f"retrain {name}: no new data in {config.data.path} since the last successful run "
+                  f"({last['time']}); nothing to do")
+            return
+        started = time.perf_counter()
+        try:
+            run = run_training(config)
+        except (Exception, SystemExit) as err:  # the gate never ran: the champion is as it was
+            reason = f"{type(err).__name__}: {err}"[:1000]
+            state.record("failed", fingerprint, error=reason)
+            raise SystemExit(f"retrain {name}: failed, champion untouched ({reason}); log: {state.log_path}") from err
+        decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
+        state.record("succeeded", fingerprint, zenml_run_id=str(run.id), model=decision["model_name"],
+                     version=decision["version"], alias=decision["alias"])
+        report_run(run, time.perf_counter() - started)
+
+
+SCHEDULING_ORCHESTRATORS = {"kubernetes", "kubeflow", "airflow", "vertex", "sagemaker", "azureml", "tekton",
+                            "databricks", "lightning"}
+
+
+def cmd_schedule(args) -> None:
+    import shlex
+    import subprocess
+
+    from radreport.paths import home
+    from radreport.schedule import entries, systemd_units, with_entry, without_entry
+
+    def read_crontab() -> str:
+        listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+        return listed.stdout if listed.returncode == 0 else ""
+
+    def write_crontab(text: str) -> None:
+        subprocess.run(["crontab", "-"], input=text, text=True, check=True)
+
+    has_crontab = shutil.which("crontab") is not None
+    if args.list:
+        found = entries(read_crontab()) if has_crontab else {}
+        units = sorted(p.name for p in (home() / "schedule" / "systemd").glob("*.timer"))
+        print("\n".join([*found.values(), *units]) or "no radreport schedules")
+        return
+    name = args.name or Path(args.config).stem
+    if args.remove:
+        if has_crontab:
+            write_crontab(without_entry(read_crontab(), name))
+        for unit in (home() / "schedule" / "systemd").glob(f"radreport-retrain-{name}.*"):
+            unit.unlink()
+        print(f"schedule {name} removed")
+        return
+    if not args.cron:
+        raise SystemExit("schedule needs --cron (or --list / --remove)")
+    config = load_pipeline_config(args.config, args.data)
+    from ops.stack import bootstrap
+
+    bootstrap()
+    from zenml.client import Client
+
+    flavor = Client().active_stack.orchestrator.flavor
+    if flavor in SCHEDULING_ORCHESTRATORS:
+        from zenml.config.schedule import Schedule
+
+        run_training(config, Schedule(name=f"radreport-{name}", cron_expression=args.cron))
+        print(f"ZenML schedule radreport-{name} ({args.cron}) created on the {flavor} orchestrator")
+        return
+    python, script = shlex.quote(sys.executable), shlex.quote(str(Path(__file__).resolve()))
+    log = home() / "schedule" / f"{name}.out"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = (f"cd {shlex.quote(str(Path(__file__).resolve().parent))} && {python} {script} --home "
+               f"{shlex.quote(str(home()))} retrain --name {name} --config {shlex.quote(str(Path(args.config).resolve()))}"
+               f" --data {shlex.quote(config.data.path)} >> {shlex.quote(str(log))} 2>&1")
+    if has_crontab:
+        write_crontab(with_entry(read_crontab(), name, args.cron, command))
+        print(f"crontab: {args.cron} retrain {name} (the {flavor} orchestrator has no schedules); output -> {log}")
+        return
+    units = home() / "schedule" / "systemd"
+    units.mkdir(parents=True, exist_ok=True)
+    for unit, text in systemd_units(name, args.cron, command).items():
+        (units / unit).write_text(text)
+    print(f"no crontab here: systemd units written to {units}; enable them with\n"
+          f"  systemctl --user link {units}/radreport-retrain-{name}.service {units}/radreport-retrain-{name}.timer\n"
+          f"  systemctl --user enable --now radreport-retrain-{name}.timer")
 
 
 def report_run(run, seconds: float) -> None:
@@ -414,7 +536,8 @@ def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
     {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
-     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "serve": cmd_serve, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "serve": cmd_serve,
+     "retrain": cmd_retrain, "schedule": cmd_schedule, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":
