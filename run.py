@@ -36,6 +36,8 @@ def parse_args(argv):
     run = sub.add_parser("run", help="run the training pipeline")
     run.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
     run.add_argument("--data", help="reports to train on (overrides data.path); default: the synthetic sample")
+    run.add_argument("--zenml-config", help="ZenML run settings (per-step resources, step operator, image), e.g. "
+                                            "configs/stacks/kubernetes_run.yaml")
 
     retrain = sub.add_parser("retrain", help="train, evaluate and gate on the newest data, unless it is unchanged")
     retrain.add_argument("--config", default="configs/demo.yaml", help="pipeline YAML")
@@ -152,11 +154,11 @@ def load_pipeline_config(path: str, data: str | None):
 def cmd_run(args) -> None:
     config = load_pipeline_config(args.config, args.data)
     started = time.perf_counter()
-    run = run_training(config)
+    run = run_training(config, zenml_config=args.zenml_config)
     report_run(run, time.perf_counter() - started)
 
 
-def run_training(config, schedule=None):
+def run_training(config, schedule=None, zenml_config: str | None = None):
     """One run of the training pipeline on the configured data (the ZenML pipeline run), or, given a ZenML
     Schedule, its registration on an orchestrator that runs schedules."""
     from radreport.ingest import source_fingerprint
@@ -173,7 +175,7 @@ def run_training(config, schedule=None):
     bootstrap()
     # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
     pipeline = training_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"),
-                                              schedule=schedule)
+                                              schedule=schedule, config_path=zenml_config)
     return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
 
 
