@@ -27,8 +27,7 @@ def validate_cron(cron: str) -> list[str]:
 def with_entry(crontab: str, name: str, cron: str, command: str) -> str:
     """The crontab with this schedule's line added, or replacing the line it had: installing twice changes nothing."""
     validate_cron(cron)
-    kept = [line for line in crontab.splitlines() if not line.endswith(f"{MARK}{name}")]
-    return "\n".join(kept + [f"{cron} {command} {MARK}{name}"]) + "\n"
+    return without_entry(crontab, name) + f"{cron} {command} {MARK}{name}\n"
 
 
 def without_entry(crontab: str, name: str) -> str:

@@ -14,9 +14,9 @@ HERE = Path(__file__).parent
 POSITIVE, UNCERTAIN, NEGATED = "positive", "uncertain", "negated"
 STRENGTH = {NEGATED: 1, UNCERTAIN: 2, POSITIVE: 3}  # a report's status for an observation: its strongest mention
 NO_FINDING, SUPPORT_DEVICES, IGNORE = "no_finding", "support_devices", "_ignore"
-INSIDE_NEGATION = {"no", "not", "without"}
+INSIDE_NEGATION = {"no", "not", "without"}  # NegEx looks around a mention; these can sit inside a long one
 SPAN_KEY = "mentions"
-GAP_STOPS = ["and", "or", "but", "with", "without"]  # a head and its modifier are never joined across these  # NegEx looks around a mention; these can sit inside a long one
+GAP_STOPS = ["and", "or", "but", "with", "without"]  # a head and its modifier are never joined across these
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ def load_vocabulary(path: Path = HERE / "observations.yaml") -> dict[str, Observ
 VOCABULARY = load_vocabulary()
 OBSERVATIONS = tuple(name for name in VOCABULARY if name != IGNORE)
 FINDINGS = tuple(name for name in OBSERVATIONS if name not in (NO_FINDING, SUPPORT_DEVICES))  # what makes a study abnormal
-REGION_OF = {name: VOCABULARY[name].region for name in OBSERVATIONS}
 
 
 def negation_termset(cues: dict) -> dict[str, list[str]]:

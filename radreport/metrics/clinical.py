@@ -13,11 +13,21 @@ from radreport.clinical.labeler import FINDINGS, NO_FINDING, OBSERVATIONS, Label
 
 SCORED = tuple(name for name in OBSERVATIONS if name != NO_FINDING)
 CHEXBERT_5 = ("atelectasis", "cardiomegaly", "consolidation", "edema", "pleural_effusion")
-CORPUS_NAMES = ("clinical_f1_micro", "clinical_f1_macro", "clinical_f1_micro_5", "abnormal_recall", "normal_agreement")
 
 
 def f1(tp: int, fp: int, fn: int) -> float:
     return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+def counts(refs: list[set[str]], hyps: list[set[str]]) -> pd.DataFrame:
+    """Per scored observation: true/false positives, false negatives, support and F1 over paired asserted sets."""
+    rows = {}
+    for name in SCORED:
+        tp = sum(name in r and name in h for r, h in zip(refs, hyps))
+        fp = sum(name not in r and name in h for r, h in zip(refs, hyps))
+        fn = sum(name in r and name not in h for r, h in zip(refs, hyps))
+        rows[name] = {"tp": tp, "fp": fp, "fn": fn, "support": tp + fn, "f1": f1(tp, fp, fn)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 class ClinicalMetrics:
@@ -44,14 +54,7 @@ class ClinicalMetrics:
         return [positive_set(labels, self.uncertain_as) - {NO_FINDING} for labels in self.labeler.label(texts)]
 
     def per_observation(self, references: list[str], hypotheses: list[str]) -> pd.DataFrame:
-        refs, hyps = self.asserted(references), self.asserted(hypotheses)
-        rows = {}
-        for name in SCORED:
-            tp = sum(name in r and name in h for r, h in zip(refs, hyps))
-            fp = sum(name not in r and name in h for r, h in zip(refs, hyps))
-            fn = sum(name in r and name not in h for r, h in zip(refs, hyps))
-            rows[name] = {"tp": tp, "fp": fp, "fn": fn, "support": tp + fn, "f1": f1(tp, fp, fn)}
-        return pd.DataFrame.from_dict(rows, orient="index")
+        return counts(self.asserted(references), self.asserted(hypotheses))
 
     def per_example(self, references: list[str], hypotheses: list[str]) -> list[float]:
         """Each example's F1 between the observations both texts assert (1 when neither asserts any)."""
@@ -59,10 +62,10 @@ class ClinicalMetrics:
                 for r, h in zip(self.asserted(references), self.asserted(hypotheses))]
 
     def score(self, references: list[str], hypotheses: list[str]) -> dict[str, float]:
-        table = self.per_observation(references, hypotheses)
+        refs, hyps = self.asserted(references), self.asserted(hypotheses)
+        table = counts(refs, hyps)
         five = table.loc[list(CHEXBERT_5)].sum()
         supported = table[table["support"] > 0]
-        refs, hyps = self.asserted(references), self.asserted(hypotheses)
         abnormal = [(r & set(FINDINGS), h & set(FINDINGS)) for r, h in zip(refs, hyps)]
         recalled = [bool(r & h) for r, h in abnormal if r]
         return {"clinical_f1_micro": f1(*table[["tp", "fp", "fn"]].sum()),
