@@ -13,6 +13,7 @@
     python run.py generate --name MODEL --findings "..."        impressions from the champion (or --version N)
     python run.py serve --name MODEL [--version N] [--port 8000]  HTTP endpoint for the champion (or version N)
     python run.py lineage --name MODEL [--version N]             the chain from a version back to its data
+    python run.py dashboard                                      MLflow UI + ZenML dashboard on 127.0.0.1 (Ctrl-C stops)
     python run.py models                                         registered versions, aliases, decisions
     python run.py data download iu-xray --out DIR                fetch Open-i's IU X-Ray reports
     python run.py stack                                          create/show the local ZenML + MLflow stack
@@ -116,6 +117,10 @@ def parse_args(argv):
     lineage = sub.add_parser("lineage", help="the chain from a registered version back to its data")
     lineage.add_argument("--name", required=True, help="registered model name")
     lineage.add_argument("--version", help="version (default: the champion)")
+
+    dashboard = sub.add_parser("dashboard", help="the MLflow UI and the ZenML dashboard on 127.0.0.1; Ctrl-C stops both")
+    dashboard.add_argument("--mlflow-port", type=int, default=5000)
+    dashboard.add_argument("--zenml-port", type=int, default=8237)
 
     models = sub.add_parser("models", help="list registered model versions")
     models.add_argument("--name", help="only this registered model")
@@ -505,6 +510,28 @@ def cmd_lineage(args) -> None:
         print(f"  decision {entry['time']} {entry['action']} -> {entry['result']} by {entry['by']}: {entry['reason']}")
 
 
+def cmd_dashboard(args) -> None:
+    from ops.dashboard import mlflow_ui, running, zenml_dashboard
+    from ops.stack import bootstrap
+    from radreport.paths import home
+
+    bootstrap()  # the server reads the client's store, so it must exist and be migrated first
+    servers = [mlflow_ui(args.mlflow_port), zenml_dashboard(args.zenml_port)]
+    log_dir = home() / "logs"
+    with running(servers, log_dir) as processes:
+        for server in servers:
+            print(f"{server.name:16} {server.url}", flush=True)
+        print(f"logs in {log_dir}; Ctrl-C stops both", flush=True)
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+            return
+    dead = next(s for s, p in zip(servers, processes) if p.returncode is not None)
+    raise SystemExit(f"{dead.name} stopped unexpectedly; see {log_dir}")
+
+
 def cmd_models(args) -> None:
     from radreport.registry import list_versions
 
@@ -539,7 +566,8 @@ def main(argv=None) -> None:
     configure(args.home)
     {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
      "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "serve": cmd_serve,
-     "retrain": cmd_retrain, "schedule": cmd_schedule, "lineage": cmd_lineage, "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+     "retrain": cmd_retrain, "schedule": cmd_schedule, "lineage": cmd_lineage, "dashboard": cmd_dashboard,
+     "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ HOME = configure(tempfile.mkdtemp(prefix="radreport-test-"))
 # The embedded model's one-time conversion is shared across test sessions on one machine.
 os.environ.setdefault("RADREPORT_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "radreport-model-cache"))
 
+import shutil  # noqa: E402
+
 import pytest  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -46,3 +48,25 @@ def iu_xray() -> Path:
     if not (IU_XRAY / "indiana_reports.csv").exists():
         pytest.skip("../shared/data/iu_xray is not beside this checkout")
     return IU_XRAY
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    if not shutil.which("chromium") or not shutil.which("chromedriver"):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,900"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.downloads = downloads
+    yield driver
+    driver.quit()

@@ -1,6 +1,5 @@
 """Blinded packets, rating validation and statistics, and the offline HTML form driven in headless Chromium."""
 
-import shutil
 import time
 
 import pandas as pd
@@ -80,27 +79,6 @@ def test_statistics_unblind_and_agree():
     assert stats["mean_model_rating"] == pytest.approx(3.5) and stats["mean_radiologist_rating"] == pytest.approx(3.5)
     assert stats["model_preference_rate"] == pytest.approx(0.75) and stats["raters"] == 2
     assert stats["krippendorff_alpha_interval"] == pytest.approx(1.0)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not shutil.which("chromium") or not shutil.which("chromedriver"):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
 
 
 def fill_and_download(driver, form, rater: str, choose) -> "pd.DataFrame":

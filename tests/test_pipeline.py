@@ -176,17 +176,22 @@ def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys
     assert "MLflow run" in out and "ZenML run" in out and "fingerprint" in out and "decision" in out
 
 
-def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
+def free_port() -> int:
     import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--name", "radreport-test",
                                "--port", str(port), "--max-batch", "4", "--max-chars", "500"],
                               env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -222,3 +227,36 @@ def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path):
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from ops.dashboard import mlflow_ui, running, zenml_dashboard
+
+    mlflow, zenml = mlflow_ui(free_port()), zenml_dashboard(free_port())
+    champion = registry().get_registered_model("radreport-test").aliases["champion"]
+    with running([mlflow, zenml], tmp_path / "logs"):
+        api = f"{mlflow.url}/api/2.0/mlflow"
+        experiment = httpx.get(f"{api}/experiments/get-by-name", params={"experiment_name": "radreport_training"},
+                               timeout=30).json()["experiment"]
+        runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": [experiment["experiment_id"]]},
+                          timeout=30).json()["runs"]
+        assert any({"eval_rougeL", "eval_bertscore_f1", "best_step"} <= {m["key"] for m in r["data"].get("metrics", [])} for r in runs)
+        model = httpx.get(f"{api}/registered-models/get", params={"name": "radreport-test"},
+                          timeout=30).json()["registered_model"]
+        assert {"alias": "champion", "version": str(champion)} in model["aliases"]
+        assert "<title>MLflow</title>" in httpx.get(mlflow.url, timeout=30).text
+
+        zenml_runs = httpx.get(f"{zenml.url}/api/v1/runs", params={"size": 50}, timeout=30).json()["items"]
+        assert any(r["name"].startswith("radreport_training") and r["body"]["status"] == "completed"
+                   for r in zenml_runs)
+        assert "<title>ZenML Dashboard</title>" in httpx.get(zenml.url, timeout=30).text
+
+        browser.get(f"{mlflow.url}/#/models/radreport-test")
+        body = browser.find_element(By.TAG_NAME, "body")
+        WebDriverWait(browser, 60).until(lambda _: "champion" in body.text and f"Version {champion}" in body.text)
+        browser.save_screenshot(str(tmp_path / "mlflow-model.png"))
+        assert (tmp_path / "mlflow-model.png").stat().st_size > 10_000
