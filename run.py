@@ -4,6 +4,8 @@
     python run.py run --config configs/demo.yaml [--data PATH]   train, evaluate and gate a model
     python run.py retrain --config FILE [--data PATH]            the scheduled job: exits early when the data is unchanged
     python run.py schedule --cron "0 2 * * 0" --config FILE      retrain on a schedule (--list, --remove)
+    python run.py train --config FILE [--data PATH] [--resume]    the training stage alone (--resume: after a crash)
+    python run.py export --name MODEL [--version N] --out DIR [--merged]   the adapter, or merged into 16-bit weights
     python run.py ingest PATH... --out DIR                       validate reports into Parquet + quarantine CSV
     python run.py score --refs FILE --hyps FILE                  BLEU, ROUGE, METEOR, BERTScore, clinical F1 as JSON
     python run.py evaluate --name MODEL [--version N] --data PATH   a version vs base model and trivial baseline
@@ -57,6 +59,22 @@ def parse_args(argv):
     action.add_argument("--list", action="store_true", help="show installed schedules")
     action.add_argument("--remove", action="store_true", help="remove this schedule")
 
+    train = sub.add_parser("train", help="the training stage alone, outside the pipeline: checkpoints to --out")
+    train.add_argument("--config", default="configs/demo.yaml")
+    train.add_argument("--data", help="report file or folder (overrides data.path)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the newest complete checkpoint of an interrupted run of the same data and "
+                            "config (a half-written one is skipped); without it, start from step 0")
+    train.add_argument("--out", help="folder for the kept checkpoints (default: <home>/exports/train/<config name>)")
+
+    export = sub.add_parser("export", help="a registered version's adapter, or (--merged) a standalone 16-bit model")
+    export.add_argument("--name", required=True, help="registered model name")
+    export.add_argument("--version", help="version (default: the champion)")
+    export.add_argument("--out", required=True, help="folder to write (must not exist)")
+    export.add_argument("--merged", action="store_true", help="merge the adapter into the base model's 16-bit weights")
+    export.add_argument("--base", help="16-bit copy of the base model, when it was trained from a 4-bit checkpoint")
+    export.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+
     ingest = sub.add_parser("ingest", help="read reports into the schema; write accepted (Parquet) and quarantine (CSV)")
     ingest.add_argument("paths", nargs="+", help="report files or folders")
     ingest.add_argument("--format", default="auto", help="auto|iu-csv|openi-xml|mimic|text-dir|csv|jsonl|parquet")
@@ -68,6 +86,8 @@ def parse_args(argv):
     score.add_argument("--hyps", required=True, help="hypotheses, same format and order")
     score.add_argument("--metrics", nargs="+", default=["bleu", "rouge", "meteor", "bertscore", "clinical"],
                        choices=["bleu", "rouge", "meteor", "bertscore", "clinical"])
+    score.add_argument("--green-url", help="OpenAI-compatible endpoint of a GREEN judge (adds GREEN)")
+    score.add_argument("--green-model", default="StanfordAIMI/GREEN-RadLlama2-7b", help="model the judge serves")
 
     evaluate = sub.add_parser("evaluate", help="score a registered version, the base model and a trivial baseline")
     evaluate.add_argument("--name", required=True, help="registered model name (see `run.py models`)")
@@ -283,7 +303,6 @@ def report_run(run, seconds: float) -> None:
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from ops.stack import tracking_uri
     from radreport.paths import home
 
     run = Client().get_pipeline_run(run.id)
@@ -296,8 +315,7 @@ def report_run(run, seconds: float) -> None:
           f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
     again = "already registered: " if decision["already_registered"] else ""
     print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({again}{decision['reason']})")
-    print(f"MLflow UI:        .venv/bin/mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --port 5000")
-    print(f"ZenML dashboard:  ZENML_CONFIG_PATH={home() / 'zenml'} .venv/bin/zenml login --local --ip-address 127.0.0.1 --port 8237")
+    print(f"dashboards (MLflow UI + ZenML: runs, metrics, lineage): python run.py dashboard --home {home()}")
 
 
 def cmd_ingest(args) -> None:
@@ -335,31 +353,77 @@ def read_texts(path: str) -> list[str]:
 def cmd_score(args) -> None:
     import json
 
+    from radreport.config import GreenJudgeConfig
     from radreport.metrics import MetricSuite
 
     references, hypotheses = read_texts(args.refs), read_texts(args.hyps)
     if len(references) != len(hypotheses):
         raise SystemExit(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    suite = MetricSuite(args.metrics)
+    green = GreenJudgeConfig(base_url=args.green_url, model=args.green_model) if args.green_url else None
+    suite = MetricSuite(args.metrics, green=green)
     corpus, _ = suite.score(references, hypotheses)
     print(json.dumps({"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": suite.notes}))
+
+
+def instruction_records(config):
+    """The pipeline's first three stages in one process: ingest, structure, format."""
+    from radreport.formatting import alpaca_records
+    from radreport.ingest import ingest
+    from radreport.structuring.run import structure_reports
+
+    reports = ingest(config.data.path, config.data).reports
+    return alpaca_records(structure_reports(reports, config.structuring)[0], config.format.task)[0]
+
+
+def cmd_train(args) -> None:
+    from radreport.paths import exports
+    from radreport.training import train_lora
+
+    config = load_pipeline_config(args.config, args.data)
+    out = Path(args.out or exports() / "train" / Path(args.config).stem)
+    shutil.rmtree(out, ignore_errors=True)
+    records = instruction_records(config)
+    checkpoints = train_lora(records, config.train.model_copy(update={"resume": args.resume}), config.format.task, out)
+    summary = checkpoints.manifest["summary"]
+    start = f"resumed from step {summary['resumed_from_step']}" if summary["resumed_from_step"] else "from step 0"
+    print(f"train ({summary['backend']}): {start} to step {summary['global_step']} in {summary['train_seconds']} s, "
+          f"final train loss {summary['final_train_loss']:.3f}; best eval loss at step "
+          f"{summary['best_eval_loss_step']}; checkpoints {checkpoints.steps} in {out}")
+
+
+def cmd_export(args) -> None:
+    import tempfile
+
+    from radreport.export import export_adapter, export_merged
+    from radreport.registry import download_checkpoint, resolve_version
+
+    out = Path(args.out)
+    if out.exists():
+        raise SystemExit(f"export --out {out}: already exists; choose a new folder")
+    client = registry_client()
+    version = resolve_version(client, args.name, args.version)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoints = download_checkpoint(client, args.name, version, Path(tmp) / "checkpoint")
+        step = checkpoints.steps[-1]
+        if args.merged:
+            export_merged(checkpoints, step, out, args.base, args.dtype)
+        else:
+            export_adapter(checkpoints, step, out)
+    what = f"merged {args.dtype} model" if args.merged else "adapter"
+    print(f"{args.name} v{version} (step {step}): {what} -> {out}")
 
 
 def cmd_evaluate(args) -> None:
     import tempfile
 
     from radreport.evaluation import evaluate_checkpoints
-    from radreport.formatting import alpaca_records
-    from radreport.ingest import ingest
     from radreport.registry import download_checkpoint, resolve_version
-    from radreport.structuring.run import structure_reports
 
     config = load_pipeline_config(args.config, args.data)
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
     eval_config = config.eval.model_copy(update={"split": args.split, "max_examples": args.max_examples})
-    records, _ = alpaca_records(structure_reports(ingest(config.data.path, config.data).reports,
-                                                  config.structuring)[0], config.format.task)
+    records = instruction_records(config)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = download_checkpoint(client, args.name, version, Path(tmp) / "checkpoint")
         result = evaluate_checkpoints(checkpoints, records, eval_config)
@@ -564,10 +628,11 @@ def cmd_stack(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     configure(args.home)
-    {"run": cmd_run, "ingest": cmd_ingest, "score": cmd_score, "evaluate": cmd_evaluate, "promote": cmd_promote,
-     "rollback": cmd_rollback, "human-eval": cmd_human_eval, "generate": cmd_generate, "serve": cmd_serve,
-     "retrain": cmd_retrain, "schedule": cmd_schedule, "lineage": cmd_lineage, "dashboard": cmd_dashboard,
-     "models": cmd_models, "data": cmd_data, "stack": cmd_stack}[args.command](args)
+    {"run": cmd_run, "train": cmd_train, "export": cmd_export, "ingest": cmd_ingest, "score": cmd_score,
+     "evaluate": cmd_evaluate, "promote": cmd_promote, "rollback": cmd_rollback, "human-eval": cmd_human_eval,
+     "generate": cmd_generate, "serve": cmd_serve, "retrain": cmd_retrain, "schedule": cmd_schedule,
+     "lineage": cmd_lineage, "dashboard": cmd_dashboard, "models": cmd_models, "data": cmd_data,
+     "stack": cmd_stack}[args.command](args)
 
 
 if __name__ == "__main__":

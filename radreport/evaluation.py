@@ -53,7 +53,7 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
     references = held_out["output"].tolist()
     suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
-                        cfg.clinical_uncertain_as)
+                        cfg.clinical_uncertain_as, cfg.green)
     model, tokenizer = load_adapters(checkpoints, steps)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
     examples[TRIVIAL] = trivial_baseline(records)
@@ -78,7 +78,4 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     scores = pd.DataFrame.from_dict(rows, orient="index")
     best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})
-    notes = suite.notes
-    notes.append("GREEN: skipped, no judge configured (eval.green_judge)" if not cfg.green_judge else
-                 f"GREEN: judge {cfg.green_judge} configured, but GREEN scoring is not implemented yet; skipped")
-    return Evaluation(scores, pd.DataFrame(region_rows), examples, best_step, cfg.select_metric, notes)
+    return Evaluation(scores, pd.DataFrame(region_rows), examples, best_step, cfg.select_metric, suite.notes)

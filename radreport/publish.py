@@ -1,8 +1,6 @@
 """Register the selected checkpoint in the MLflow registry and run the promotion gate on it."""
 
 import hashlib
-import json
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,19 +10,12 @@ from mlflow import MlflowClient
 from radreport import registry
 from radreport.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
+from radreport.export import export_adapter
 from radreport.gate import gate_version
 
 
 def adapter_sha256(adapter_dir: Path) -> str:
     return hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
-
-
-def bundle(checkpoints: CheckpointSet, step: int, out: Path) -> Path:
-    """Everything needed to serve the adapter: weights, tokenizer, prompt template, base-model reference."""
-    shutil.copytree(checkpoints.adapter(step), out)
-    shutil.copytree(checkpoints.tokenizer, out / "tokenizer")
-    (out / "radreport.json").write_text(json.dumps({**checkpoints.manifest, "step": step}, indent=2))
-    return out
 
 
 def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerprint: str, model_name: str,
@@ -41,7 +32,7 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
         version = existing.version
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifacts(str(bundle(checkpoints, step, Path(tmp) / "adapter")), "adapter")
+            mlflow.log_artifacts(str(export_adapter(checkpoints, step, Path(tmp) / "adapter")), "adapter")
         manifest = checkpoints.manifest
         tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
                 "data_fingerprint": data_fingerprint,

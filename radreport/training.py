@@ -44,6 +44,31 @@ def stop_on_non_finite():
     return StopOnNonFinite()
 
 
+def checkpoint_step(path: Path) -> int:
+    return int(path.name.split("-")[1])
+
+
+def prune_checkpoints(work_dir: Path, keep_last: int | None, best_step: int | None) -> None:
+    """Delete every checkpoint but the last `keep_last` and the best by eval loss. (The trainer's own
+    save_total_limit=1 deletes the last one at the end of training when a best one is tracked.)"""
+    if not keep_last:
+        return
+    saved = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step)
+    for path in saved[:-keep_last]:
+        if checkpoint_step(path) != best_step:
+            shutil.rmtree(path)
+
+
+def retention(keep_last: int | None):
+    from transformers import TrainerCallback
+
+    class Retention(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            prune_checkpoints(Path(args.output_dir), keep_last, state.best_global_step)
+
+    return Retention()
+
+
 def peak_memory_gb(backend: str) -> float:
     if backend != "cpu-lora":
         import torch
@@ -84,11 +109,14 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
     return load_model(model_path), tokenizer, lora
 
 
-def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
+def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval_loss: bool = False):
+    """With eval_loss, the validation loss is computed at every checkpoint and the best one is kept by the
+    trainer's rotation alongside the last K."""
     from trl import SFTConfig
 
     on_gpu = backend != "cpu-lora"
-
+    evaluation = dict(eval_strategy="steps", eval_steps=cfg.save_steps, per_device_eval_batch_size=cfg.batch_size,
+                      metric_for_best_model="eval_loss", greater_is_better=False) if eval_loss else {}
     return SFTConfig(
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,
@@ -102,7 +130,6 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
         logging_steps=cfg.logging_steps,
         save_strategy="steps",
         save_steps=cfg.save_steps,
-        save_total_limit=cfg.keep_last_checkpoints,
         max_length=cfg.max_length,
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
@@ -112,6 +139,7 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora"):
         report_to=["mlflow"] if tracking.active() else [],
         dataloader_num_workers=0,
         disable_tqdm=False,
+        **evaluation,
     )
 
 
@@ -130,7 +158,7 @@ def latest_complete_checkpoint(work_dir: Path) -> Path | None:
             return False
         return all((checkpoint / f).is_file() and (checkpoint / f).stat().st_size for f in (*ADAPTER_FILES, "optimizer.pt"))
 
-    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]), reverse=True)
+    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step, reverse=True)
     for checkpoint in checkpoints:
         if complete(checkpoint):
             return checkpoint
@@ -146,6 +174,8 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     train = records[records["split"] == "train"]
     if cfg.max_train_examples:
         train = train.sample(n=min(cfg.max_train_examples, len(train)), random_state=cfg.seed)
+    validation = records[records["split"] == "validation"]
+    validation = validation.sample(n=min(cfg.eval_loss_examples, len(validation)), random_state=cfg.seed)
     if train.empty:
         raise ValueError("no training records: the train split is empty for this task")
     backend, why = select_backend(cfg.backend)  # fails here, before any model loads
@@ -158,24 +188,34 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
     if overlong:
         log.warning("%d of %d training examples exceed max_length=%d and are truncated", overlong, len(rows), cfg.max_length)
+    eval_rows = prompt_completion(validation)
     work_dir = run_dir(rows, cfg, task)
     resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
     if resume_from:
         log.warning("resuming from %s", resume_from)
         tracking.set_tags({"train_resumed_from": resume_from.name})
-    trainer = SFTTrainer(model=model, args=sft_args(cfg, work_dir, backend), train_dataset=Dataset.from_list(rows),
+    elif work_dir.exists():
+        shutil.rmtree(work_dir)  # a fresh start: no checkpoint of an earlier attempt may be mistaken for this run's
+    trainer = SFTTrainer(model=model, args=sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows)),
+                         train_dataset=Dataset.from_list(rows),
+                         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
                          processing_class=tokenizer, peft_config=peft_config,
-                         callbacks=[stop_on_non_finite(), *callbacks])
+                         callbacks=[stop_on_non_finite(), retention(cfg.keep_last_checkpoints), *callbacks])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
     if trainer.state.global_step % cfg.save_steps:
         trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))
+        if eval_rows:
+            trainer.evaluate()
+        prune_checkpoints(work_dir, cfg.keep_last_checkpoints, trainer.state.best_global_step)
     tokens = next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), 0)
     summary = {"backend": backend, "train_examples": len(rows), "truncated_examples": overlong,
-               "train_seconds": round(seconds, 1), "final_train_loss": result.training_loss,
-               "global_step": trainer.state.global_step, "tokens_per_s": round(tokens / seconds, 1),
-               "peak_memory_gb": round(peak_memory_gb(backend), 2)}
+               "eval_loss_examples": len(eval_rows), "train_seconds": round(seconds, 1),
+               "final_train_loss": result.training_loss, "global_step": trainer.state.global_step,
+               "resumed_from_step": checkpoint_step(resume_from) if resume_from else 0,
+               "best_eval_loss_step": trainer.state.best_global_step,
+               "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": round(peak_memory_gb(backend), 2)}
     tracking.log_metrics({k: v for k, v in summary.items() if k != "global_step"})
     return collect_checkpoints(work_dir, out_dir, tokenizer, cfg, task, summary, trainer.state.log_history)
 
@@ -186,7 +226,7 @@ def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, cfg: TrainConf
     for checkpoint in sorted(work_dir.glob("checkpoint-*")):
         if not all((checkpoint / name).is_file() for name in ADAPTER_FILES):
             continue  # a checkpoint left half-written by an interrupted run
-        step_dir = out_dir / f"step-{checkpoint.name.split('-')[1]}"
+        step_dir = out_dir / f"step-{checkpoint_step(checkpoint)}"
         step_dir.mkdir(parents=True, exist_ok=True)
         for name in ADAPTER_FILES:
             shutil.copy2(checkpoint / name, step_dir / name)

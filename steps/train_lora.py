@@ -20,7 +20,9 @@ def train_lora(records: pd.DataFrame, train_config: TrainConfig, task: str) -> A
     link_runs()
     tracking.log_params(train_config.model_dump(), prefix="train.")
     checkpoints = train(records, train_config, task, Path(tempfile.mkdtemp(prefix="radreport-train-")))
+    tracking.log_artifact(checkpoints.path, "checkpoints")  # adapters, tokenizer, prompt template, base model
     summary = checkpoints.manifest["summary"]
     print(f"train: {summary['global_step']} steps in {summary['train_seconds']} s, "
-          f"final train loss {summary['final_train_loss']:.3f}, checkpoints at {checkpoints.steps}")
+          f"final train loss {summary['final_train_loss']:.3f}, checkpoints at {checkpoints.steps} "
+          f"(best eval loss at step {summary['best_eval_loss_step']})")
     return checkpoints

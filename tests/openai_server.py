@@ -1,11 +1,15 @@
 """A real HTTP server speaking OpenAI's POST /v1/chat/completions on 127.0.0.1, for tests and benchmarks.
 
-It answers with schema-valid region JSON built from the request's findings (by the rule-based structurer) and can
-be told to misbehave, per request: 429 with Retry-After, 500, a reply slower than the client's timeout, malformed
+It answers with schema-valid region JSON built from the request's findings (by the rule-based structurer), or, to a
+GREEN judge prompt, with a GREEN-format assessment computed by our observation labeler (matched findings: the
+observations both reports assert, or "no abnormality" when neither asserts any; (a) false and (b) missing findings:
+those only one asserts). It can be told to
+misbehave, per request (keyed by the last message's text): 429 with Retry-After, 500, a reply slower than the client's timeout, malformed
 JSON, JSON that violates the schema, or an answer that drops, invents, duplicates or merges sentences.
 """
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -14,6 +18,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from radreport.structuring.rules import REGIONS, split_sentences, structure
 
 FAULTS = ("429", "500", "slow", "malformed", "schema", "drop", "invent", "duplicate", "merge")
+GREEN_PROMPT = re.compile(r"2\. Reference Report:\n    (.*)\n\n    3\. Candidate Report:\n    (.*)\n\n    4\. Reporting",
+                          re.DOTALL)
+
+
+def green_answer(prompt: str, fault: str | None) -> str:
+    from radreport.metrics.clinical import ClinicalMetrics
+
+    if fault == "malformed":
+        return "The candidate looks fine to me."
+    reference, candidate = GREEN_PROMPT.search(prompt).groups()
+    ref, hyp = ClinicalMetrics().asserted([reference, candidate])
+    matched = sorted(ref & hyp) or (["no abnormality"] if not ref | hyp else [])
+    false, missing = sorted(hyp - ref), sorted(ref - hyp)
+    listing = lambda items: "; ".join(items) if items else "none"  # noqa: E731
+    return (f"[Explanation]:\nCompared the findings each report asserts.\n\n[Clinically Significant Errors]:\n"
+            f"(a) False report of a finding in the candidate: {len(false)}. {listing(false)}\n"
+            f"(b) Missing a finding present in the reference: {len(missing)}. {listing(missing)}\n"
+            "(c) Misidentification of a finding's anatomic location/position: 0.\n"
+            "(d) Misassessment of the severity of a finding: 0.\n"
+            "(e) Mentioning a comparison that isn't in the reference: 0.\n"
+            "(f) Omitting a comparison detailing a change from a prior study: 0.\n\n"
+            "[Clinically Insignificant Errors]:\n(a) False report of a finding in the candidate: 0.\n\n"
+            f"[Matched Findings]:\n{len(matched)}. {listing(matched)}\n")
 
 
 def answer(findings: str, fault: str | None) -> str:
@@ -57,7 +84,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(500, {"error": {"message": "boom", "type": "server_error"}})
             if fault == "slow":
                 time.sleep(self.server.slow_s)
-            content = answer(findings, fault)
+            content = green_answer(findings, fault) if GREEN_PROMPT.search(findings) else answer(findings, fault)
             self.reply(200, {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                              "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content}}],

@@ -260,3 +260,37 @@ def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path
         WebDriverWait(browser, 60).until(lambda _: "champion" in body.text and f"Version {champion}" in body.text)
         browser.save_screenshot(str(tmp_path / "mlflow-model.png"))
         assert (tmp_path / "mlflow-model.png").stat().st_size > 10_000
+
+
+def test_export_the_adapter_a_merged_model_and_refuse_a_4bit_base(stack, tiny_model, tmp_path, capsys):
+    import json
+    import shutil
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    main(["export", "--name", "radreport-test", "--out", str(tmp_path / "adapter")])
+    assert {"adapter_model.safetensors", "adapter_config.json", "radreport.json", "tokenizer"} <= {
+        p.name for p in (tmp_path / "adapter").iterdir()}
+
+    main(["export", "--name", "radreport-test", "--merged", "--dtype", "float32", "--out", str(tmp_path / "merged")])
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    weight = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged.state_dict()[weight], base.state_dict()[weight])  # the adapter is in the weights
+    adapted = PeftModel.from_pretrained(base, tmp_path / "adapter")
+    ids = torch.tensor([[1, 5, 9, 42, 7, 3]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
+    assert json.loads((tmp_path / "merged" / "radreport.json").read_text())["merged_into"] == str(tiny_model)
+
+    stored_4bit = tmp_path / "base-bnb-4bit"
+    shutil.copytree(tiny_model, stored_4bit)
+    config = json.loads((stored_4bit / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
+    (stored_4bit / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match=r"base-bnb-4bit' is stored bitsandbytes 4-bit .*pass --base PATH"):
+        main(["export", "--name", "radreport-test", "--merged", "--base", str(stored_4bit),
+              "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused").exists()

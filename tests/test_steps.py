@@ -75,3 +75,17 @@ def test_training_resumes_after_a_kill_and_skips_a_half_written_checkpoint(recor
     checkpoints = train(records, config, "findings_to_impression", tmp_path / "second")
     assert checkpoints.manifest["summary"]["global_step"] == 4 and checkpoints.steps == [2, 4]
     assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3, 4]  # the curve continues
+
+
+def test_retention_keeps_the_last_and_the_best_by_eval_loss(records, tiny_model, tmp_path):
+    from radreport.training import train_lora as train
+
+    config = TrainConfig(model=str(tiny_model), max_steps=6, save_steps=1, logging_steps=1, keep_last_checkpoints=1,
+                         learning_rate=0.05)  # large enough that the eval loss does not fall all the way
+    checkpoints = train(records, config, "findings_to_impression", tmp_path)
+    history = checkpoints.log_history
+    eval_losses = {e["step"]: e["eval_loss"] for e in history if "eval_loss" in e}
+    assert sorted(eval_losses) == [1, 2, 3, 4, 5, 6]  # at every checkpoint
+    best = min(eval_losses, key=eval_losses.get)
+    assert checkpoints.manifest["summary"]["best_eval_loss_step"] == best
+    assert best < 6 and checkpoints.steps == [best, 6]  # the best survives rotation beside the last

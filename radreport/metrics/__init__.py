@@ -1,10 +1,11 @@
 """The evaluation metric suite: BLEU-1..4, ROUGE-1/2/L, METEOR, BERTScore (each equal to its reference library's own
-result on the same inputs) and clinical finding-level F1; per example, per corpus, per region; and a paired
-significance test."""
+result on the same inputs), clinical finding-level F1 and, with a judge endpoint, GREEN; per example, per corpus,
+per region; and a paired significance test."""
 
 import numpy as np
 import pandas as pd
 
+from radreport.config import GreenJudgeConfig
 from radreport.metrics.clinical import ClinicalMetrics
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
 from radreport.structuring.rules import REGIONS, structure
@@ -12,7 +13,8 @@ from radreport.structuring.rules import REGIONS, structure
 LIBRARY_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
 METRIC_GROUPS = (*LIBRARY_GROUPS, "clinical")
 EXAMPLE_COLUMNS = {"bleu": ("sentence_bleu",), "rouge": ROUGE_TYPES, "meteor": ("meteor",),
-                   "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1"), "clinical": ("clinical_f1",)}
+                   "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1"), "clinical": ("clinical_f1",),
+                   "green": ("green",)}
 CORPUS_ONLY = ("sentence_bleu", "clinical_f1")  # per-example forms of corpus statistics: not averaged into the corpus
 
 
@@ -27,14 +29,21 @@ def example_column(metric: str) -> str:
 
 class MetricSuite:
     def __init__(self, groups=METRIC_GROUPS, bertscore_model: str | None = None, bertscore_layers: int | None = None,
-                 bertscore_baseline: str | None = None, clinical_uncertain_as: str = "positive"):
+                 bertscore_baseline: str | None = None, clinical_uncertain_as: str = "positive",
+                 green: GreenJudgeConfig | None = None):
         unknown = set(groups) - set(METRIC_GROUPS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
-        self.groups = tuple(groups)
         self.bertscore_args = (bertscore_model, bertscore_layers, bertscore_baseline)
         self._bertscore = None
         self.clinical = ClinicalMetrics(clinical_uncertain_as)  # its labeler loads on first use
+        if green:
+            from radreport.metrics.green import GreenJudge
+
+            self.green = GreenJudge(green)
+        else:
+            self.green = None
+        self.groups = tuple(groups) + (("green",) if self.green else ())
 
     @property
     def bertscore(self):
@@ -59,6 +68,8 @@ class MetricSuite:
             columns.update(self.bertscore.score(references, hypotheses))
         if "clinical" in self.groups:
             columns["clinical_f1"] = self.clinical.per_example(references, hypotheses)
+        if self.green:
+            columns["green"] = self.green.score(references, hypotheses)
         return pd.DataFrame(columns)
 
     def score(self, references: list[str], hypotheses: list[str]) -> tuple[dict, pd.DataFrame]:
@@ -75,7 +86,8 @@ class MetricSuite:
     def notes(self) -> list[str]:
         """How the configured metrics were computed, for reports."""
         return ([self.bertscore.description] if "bertscore" in self.groups else []) + \
-               ([self.clinical.description] if "clinical" in self.groups else [])
+               ([self.clinical.description] if "clinical" in self.groups else []) + \
+               [self.green.description if self.green else "GREEN: skipped, no judge configured (eval.green)"]
 
     def by_region(self, references: list[str], hypotheses: list[str]) -> dict[str, dict | str]:
         """Scores per anatomical region: both texts structured, each region scored on the examples where either
