@@ -83,6 +83,30 @@ class TrainConfig(Section):
     eval_loss_examples: int = Field(32, ge=0, description="Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and retention keeps only the last K).")
 
 
+class VisionTrainConfig(Section):
+    """Image -> region-structured report: a LLaVA-style model, QLoRA on the language model only."""
+    model: str = Field(..., description="Local LLaVA-style checkpoint folder with its processor, e.g. llava-v1.6-mistral-7b-hf.")
+    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description="As train.backend; unsloth uses its FastVisionModel.")
+    prompt: str = Field("Generate an X-ray report for Lung, Heart, Mediastinal, and Bone.", description="User prompt beside the images.")
+    max_images: int = Field(2, gt=0, description="Images per study, frontal first.")
+    lora_r: int = Field(16, gt=0, description="LoRA rank.")
+    lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: str = Field(r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)", description="Regex of the layers that get adapters: the language model's linear layers; the vision tower and projector stay frozen.")
+    epochs: float = Field(4.0, gt=0, description="Passes over the training studies.")
+    max_steps: Optional[int] = Field(None, gt=0, description="Optimizer steps; overrides epochs when set.")
+    batch_size: int = Field(1, gt=0, description="Studies per device step.")
+    grad_accum: int = Field(8, gt=0, description="Device steps per optimizer step.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps warming up.")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
+    eval_steps: int = Field(50, gt=0, description="Validation loss and a checkpoint every N optimizer steps; the lowest validation loss is kept.")
+    logging_steps: int = Field(10, gt=0, description="Log train loss every N steps.")
+    max_new_tokens: int = Field(160, gt=0, description="Generation budget per report.")
+    seed: int = Field(42, description="Seed.")
+
+
 METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
                 "bertscore_p", "bertscore_r", "bertscore_f1", "clinical_f1_micro", "clinical_f1_macro",
                 "clinical_f1_micro_5", "abnormal_recall", "normal_agreement", "green")

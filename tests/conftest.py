@@ -70,3 +70,18 @@ def browser(tmp_path_factory):
     driver.downloads = downloads
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory) -> Path:
+    from tests.tiny_llava import build_tiny_llava
+
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "model")
+
+
+@pytest.fixture(scope="session")
+def iu_images() -> Path:
+    folder = SHARED_DATA / "iu_xray_images_sample"
+    if not (folder / "mapping.csv").exists():
+        pytest.skip("../shared/data/iu_xray_images_sample is not beside this checkout")
+    return folder

@@ -89,11 +89,12 @@ class MetricSuite:
                ([self.clinical.description] if "clinical" in self.groups else []) + \
                [self.green.description if self.green else "GREEN: skipped, no judge configured (eval.green)"]
 
-    def by_region(self, references: list[str], hypotheses: list[str]) -> dict[str, dict | str]:
-        """Scores per anatomical region: both texts structured, each region scored on the examples where either
-        side mentions it (a side with nothing there scores 0); 'absent' where neither side ever does."""
-        refs = [structure(r) for r in references]
-        hyps = [structure(h) for h in hypotheses]
+    def by_region(self, references: list[str], hypotheses: list[str], split=structure) -> dict[str, dict | str]:
+        """Scores per anatomical region: both texts split into regions (by the structurer; `parse_regions` for
+        region-headed reports), each region scored on the examples where either side mentions it (a side with
+        nothing there scores 0); 'absent' where neither side ever does."""
+        refs = [split(r) for r in references]
+        hyps = [split(h) for h in hypotheses]
         results = {}
         for region in REGIONS:
             pairs = [(" ".join(r[region]), " ".join(h[region])) for r, h in zip(refs, hyps) if r[region] or h[region]]

@@ -4,6 +4,6 @@
 whatever comes back, every input sentence ends in exactly one region.
 """
 
-from radreport.structuring.rules import REGIONS, region_of, render, split_sentences, structure
+from radreport.structuring.rules import REGIONS, parse_regions, region_of, render, split_sentences, structure
 
-__all__ = ["REGIONS", "region_of", "render", "split_sentences", "structure"]
+__all__ = ["REGIONS", "parse_regions", "region_of", "render", "split_sentences", "structure"]

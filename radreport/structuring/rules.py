@@ -47,3 +47,18 @@ def structure(findings: str) -> dict[str, list[str]]:
 def render(regions: dict[str, list[str]]) -> str:
     """The region-structured report text the model learns to write."""
     return "\n".join(f"{r.capitalize()}: {' '.join(regions[r]) or 'None.'}" for r in REGIONS)
+
+
+HEADING = re.compile(r"(?:^|(?<=[.!?\n]))\s*(" + "|".join(REGIONS) + r")\s*:\s*", re.IGNORECASE)
+
+
+def parse_regions(report: str) -> dict[str, list[str]]:
+    """A generated region-structured report back into regions: its headings first ("Lung: ..."), "None." as empty;
+    text before the first heading, or a report with none, is placed sentence by sentence by `structure`."""
+    regions = {r: [] for r in REGIONS}
+    parts = HEADING.split(report or "")
+    for region, sentences in structure(parts[0]).items():
+        regions[region] += sentences
+    for heading, body in zip(parts[1::2], parts[2::2]):
+        regions[heading.lower()] += [s for s in split_sentences(body) if s.lower() != "none."]
+    return regions

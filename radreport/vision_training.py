@@ -1,0 +1,122 @@
+"""QLoRA fine-tuning of a LLaVA-style model to write region-structured reports from chest X-rays, and generation.
+
+Backends as for text (`radreport/backends.py`): hf-qlora (bitsandbytes NF4 + prepare_model_for_kbit_training),
+unsloth (FastVisionModel, language layers only), cpu-lora (fp32, for tests). LoRA goes on the language model's
+linear layers only; the vision tower and projector stay frozen. The checkpoint with the lowest validation loss is
+the one kept.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from radreport import tracking
+from radreport.backends import select_backend
+from radreport.config import VisionTrainConfig
+from radreport.vision_format import VisionCollator, conversation, load_images
+
+log = logging.getLogger(__name__)
+
+
+def load_for_training(backend: str, cfg: VisionTrainConfig):
+    """(model with LoRA adapters, processor)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if backend == "unsloth":
+        from unsloth import FastVisionModel  # imported here only: it patches transformers
+
+        model, processor = FastVisionModel.from_pretrained(cfg.model, load_in_4bit=True)
+        model = FastVisionModel.get_peft_model(model, finetune_vision_layers=False, finetune_language_layers=True,
+                                               finetune_attention_modules=True, finetune_mlp_modules=True,
+                                               r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                               random_state=cfg.seed)
+        return model, processor
+    processor = AutoProcessor.from_pretrained(cfg.model)
+    if backend == "hf-qlora":
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                          bnb_4bit_compute_dtype=torch.bfloat16,
+                                          llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
+        model = AutoModelForImageTextToText.from_pretrained(cfg.model, quantization_config=quantization,
+                                                            device_map={"": 0}, dtype=torch.bfloat16)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(cfg.model, dtype=torch.float32)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), processor
+
+
+def trainable_share(model) -> float:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable / sum(p.numel() for p in model.parameters())
+
+
+def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path) -> Path:
+    """Train on the train split, keep the adapter with the lowest validation loss; returns `out_dir`
+    (adapter, processor, radreport.json)."""
+    from transformers import Trainer, TrainingArguments
+
+    train = records[records["split"] == "train"].to_dict("records")
+    validation = records[records["split"] == "validation"].to_dict("records")
+    if not train or not validation:
+        raise ValueError(f"need studies with images in both train and validation splits "
+                         f"(have {len(train)} and {len(validation)})")
+    backend, why = select_backend(cfg.backend)  # fails here, before any model loads
+    log.info("vision training backend %s (%s)", backend, why)
+    tracking.set_tags({"train_backend": backend, "train_backend_reason": why, "modality": "image"})
+    model, processor = load_for_training(backend, cfg)
+    share = trainable_share(model)
+    work_dir = out_dir / "trainer"
+    args = TrainingArguments(
+        output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+        optim="adamw_torch", lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
+        logging_steps=cfg.logging_steps, eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps",
+        save_steps=cfg.eval_steps, save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, bf16=backend != "cpu-lora",
+        use_cpu=backend == "cpu-lora", report_to=["mlflow"] if tracking.active() else [], dataloader_num_workers=0)
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
+                      data_collator=VisionCollator(processor))
+    started = time.perf_counter()
+    result = trainer.train()
+    summary = {"backend": backend, "train_studies": len(train), "validation_studies": len(validation),
+               "trainable_share": share, "global_step": trainer.state.global_step,
+               "best_step": trainer.state.best_global_step, "best_eval_loss": trainer.state.best_metric,
+               "final_train_loss": result.training_loss, "train_seconds": round(time.perf_counter() - started, 1)}
+    tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, prefix="vision_")
+    model.save_pretrained(out_dir)  # the best adapter: load_best_model_at_end put it back
+    processor.save_pretrained(out_dir)
+    (out_dir / "radreport.json").write_text(json.dumps(
+        {"base_model": cfg.model, "task": "image_to_structured", "takes_images": True, "prompt": cfg.prompt,
+         "max_images": cfg.max_images, "train_config": cfg.model_dump(), "summary": summary,
+         "log_history": trainer.state.log_history}, indent=2))
+    return out_dir
+
+
+def generate_reports(model, processor, records: list[dict], max_new_tokens: int, batch_size: int = 4) -> list[str]:
+    """Greedy reports for records (images + prompt), batched with left padding."""
+    import torch
+
+    processor.tokenizer.padding_side = "left"
+    reports = []
+    for start in range(0, len(records), batch_size):
+        batch = records[start:start + batch_size]
+        texts = [processor.apply_chat_template(conversation(len(r["images"]), r["prompt"]), tokenize=False,
+                                               add_generation_prompt=True) for r in batch]
+        inputs = processor(text=texts, images=[load_images(r["images"]) for r in batch], padding=True,
+                           return_tensors="pt").to(model.device)
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=processor.tokenizer.pad_token_id)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        reports += [t.strip() for t in processor.batch_decode(new_tokens, skip_special_tokens=True)]
+    return reports

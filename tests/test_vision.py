@@ -1,0 +1,98 @@
+"""Image -> region-structured report on CPU: real IU X-ray images, a tiny random LLaVA-Next, the real code paths."""
+
+import pandas as pd
+import pytest
+
+from radreport.config import StructuringConfig, VisionTrainConfig
+from radreport.images import attach_images, csv_image_index, iu_image_index
+from radreport.metrics import MetricSuite
+from radreport.structuring import REGIONS, parse_regions, render, structure
+from radreport.structuring.run import structure_reports
+from radreport.vision_format import VisionCollator, vision_records
+
+PROMPT = VisionTrainConfig.model_fields["prompt"].default
+
+
+@pytest.fixture(scope="module")
+def studies(iu_xray, iu_images, tmp_path_factory):
+    from radreport.ingest import ingest
+
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "bad.png").write_bytes(b"not a png at all")
+    index = csv_image_index(iu_images / "mapping.csv", {"report_id": "iu_uid", "view": "projection"})
+    index = pd.concat([index, pd.DataFrame([["1900", str(broken / "gone.png"), "Lateral"],
+                                            ["3", str(broken / "bad.png"), "Lateral"]], columns=index.columns)])
+    reports = ingest(str(iu_xray)).reports
+    reports = reports[reports["report_id"].isin(set(index["report_id"]) | {"2"})]  # study 2 has no image here
+    with_images, quarantine = attach_images(reports, index)
+    return with_images, quarantine
+
+
+def test_studies_pair_with_images_and_bad_images_are_quarantined(studies, iu_xray, iu_images):
+    with_images, quarantine = studies
+    assert sorted(with_images["report_id"]) == ["1900", "25", "3", "303", "54", "7"]
+    assert dict(zip(quarantine["reason"], quarantine["report_id"])) == {
+        "missing_image": "1900", "unreadable_image": "3", "no_images": "2"}
+    two_views = with_images.set_index("report_id").loc["1900", "images"]
+    assert [p.rsplit("/", 1)[1] for p in two_views] == ["CXR1900_IM-0584-1001.png", "CXR1900_IM-0584-2001.png"]
+    iu_index = iu_image_index(iu_xray, iu_images / "images")  # Open-i file names resolved from the IU projections
+    assert iu_index.set_index("file").index.str.endswith("CXR1900_IM-0584-1001.png").any()
+
+
+def test_generated_reports_split_back_into_regions():
+    findings = "The heart is normal in size. The lungs are clear. No acute bony abnormality."
+    assert parse_regions(render(structure(findings))) == structure(findings)
+    inline = parse_regions("Lung: Clear lungs. Heart: None. Bone: Old rib fracture.")
+    assert inline == {**{r: [] for r in REGIONS}, "lung": ["Clear lungs."], "bone": ["Old rib fracture."]}
+
+
+@pytest.fixture(scope="module")
+def records(studies):
+    structured, _ = structure_reports(studies[0], StructuringConfig())
+    records, skipped = vision_records(structured, PROMPT)
+    assert len(records) == 5 and skipped == 1  # one study has no findings section
+    records["split"] = ["train", "train", "train", "validation", "test"]
+    return records
+
+
+def test_collation_supervises_only_the_report(records, tiny_llava):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    batch = VisionCollator(processor)(records.head(2).to_dict("records"))
+    images = sum(len(r) for r in records.head(2)["images"])  # frontal and lateral where the study has both
+    assert batch["pixel_values"].shape[:2] == (images, 2)  # per image: the base view and one high-res tile
+    image_token = processor.tokenizer.convert_tokens_to_ids("<image>")
+    for i, record in enumerate(records.head(2).to_dict("records")):
+        supervised = batch["labels"][i][batch["labels"][i] != -100]
+        assert processor.tokenizer.decode(supervised).strip() == record["output"] + "</s>"
+        assert (batch["input_ids"][i] == image_token).sum() > 0 and image_token not in supervised
+
+
+def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from radreport.vision_training import generate_reports, train_vision_lora
+
+    config = VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora", max_steps=12, batch_size=3, grad_accum=1,
+                               learning_rate=2e-3, eval_steps=4, logging_steps=1)
+    out = train_vision_lora(records, config, tmp_path / "adapter")
+    import json
+
+    manifest = json.loads((out / "radreport.json").read_text())
+    losses = [e["loss"] for e in manifest["log_history"] if "loss" in e]
+    assert manifest["takes_images"] and losses[-1] < losses[0]
+    summary = manifest["summary"]
+    assert summary["best_step"] in (4, 8, 12) and 0 < summary["trainable_share"] < 0.5
+
+    base = AutoModelForImageTextToText.from_pretrained(tiny_llava, dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, out)
+    assert not any("vision_tower" in name or "projector" in name for name, _ in model.named_modules()
+                   if name.endswith("lora_A"))
+    test = records[records["split"] == "test"].to_dict("records")
+    reports = generate_reports(model, AutoProcessor.from_pretrained(out), test, max_new_tokens=24, batch_size=2)
+    assert len(reports) == len(test) and all(isinstance(r, str) for r in reports)
+    regions = MetricSuite(["rouge", "bleu"]).by_region([r["output"] for r in test], reports, split=parse_regions)
+    assert set(regions) == set(REGIONS)
