@@ -189,18 +189,25 @@ def run_training(config, schedule=None, zenml_config: str | None = None):
     from radreport.ingest import source_fingerprint
     from radreport.paths import exports, home
 
+    from radreport.config import VisionPipelineConfig
+
+    vision = isinstance(config, VisionPipelineConfig)
     synthetic = config.data.path == str(home() / "data" / "synthetic_reports.jsonl")
-    model_name = config.promotion.model_name or default_model_name(config.format.task, config.data.path, synthetic)
+    task = "image_to_structured" if vision else config.format.task
+    model_name = config.promotion.model_name or default_model_name(task, config.data.path, synthetic)
 
     from ops.stack import bootstrap
     from pipelines.training import training_pipeline
+    from pipelines.vision import vision_pipeline
 
     from zenml import Model
 
     bootstrap()
     # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
-    pipeline = training_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"),
-                                              schedule=schedule, config_path=zenml_config)
+    pipeline = (vision_pipeline if vision else training_pipeline).with_options(
+        model=Model(name=model_name, description="radreport LoRA adapter"), schedule=schedule, config_path=zenml_config)
+    if vision:
+        return pipeline(config, source_fingerprint(config.data.path), model_name)
     return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
 
 
@@ -307,11 +314,12 @@ def report_run(run, seconds: float) -> None:
 
     run = Client().get_pipeline_run(run.id)
     cached = [name for name, s in run.steps.items() if s.status == ExecutionStatus.CACHED]
-    scores = run.steps["evaluate_checkpoints"].outputs["checkpoint_scores"][0].load().set_index("system")
-    best_step = run.steps["evaluate_checkpoints"].outputs["best_step"][0].load()
+    evaluation = run.steps.get("evaluate_checkpoints") or run.steps["evaluate_vision"]
+    scores = evaluation.outputs["checkpoint_scores"][0].load().set_index("system")
+    best_step = evaluation.outputs["best_step"][0].load()
     decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
     print(f"\nrun {run.name}: {run.status.value} in {seconds:.0f} s; cached steps: {', '.join(cached) or 'none'}")
-    print(f"ROUGE-L on held-out impressions: untuned base {scores.loc['base', 'rougeL']:.4f}, "
+    print(f"ROUGE-L on held-out texts: untuned base {scores.loc['base', 'rougeL']:.4f}, "
           f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
     again = "already registered: " if decision["already_registered"] else ""
     print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({again}{decision['reason']})")

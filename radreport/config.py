@@ -103,7 +103,6 @@ class VisionTrainConfig(Section):
     lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
     eval_steps: int = Field(50, gt=0, description="Validation loss and a checkpoint every N optimizer steps; the lowest validation loss is kept.")
     logging_steps: int = Field(10, gt=0, description="Log train loss every N steps.")
-    max_new_tokens: int = Field(160, gt=0, description="Generation budget per report.")
     seed: int = Field(42, description="Seed.")
 
 
@@ -169,7 +168,24 @@ class PipelineConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
 
 
-def load_config(path: str | Path | None, data_path: str | None = None) -> PipelineConfig:
+class ImagesConfig(Section):
+    path: str = Field(..., description="Folder of chest X-ray images (IU X-Ray: the PNGs of Open-i or Kaggle), or an image index CSV.")
+    index: Optional[str] = Field(None, description="CSV with one row per image (report_id, file, view; files relative to it). None: IU X-Ray's indiana_projections.csv beside data.path.")
+    columns: dict[str, str] = Field({}, description="report_id/file/view -> column name in the index CSV.")
+    max_images: int = Field(2, gt=0, description="Images per study, frontal views first.")
+
+
+class VisionPipelineConfig(Section):
+    """Image -> region-structured report: a config with an `images` section runs the vision pipeline."""
+    data: DataConfig = DataConfig()
+    images: ImagesConfig
+    structuring: StructuringConfig = StructuringConfig()
+    train: VisionTrainConfig
+    eval: EvalConfig = EvalConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+
+def load_config(path: str | Path | None, data_path: str | None = None) -> PipelineConfig | VisionPipelineConfig:
     """Read a YAML config; `data_path` overrides `data.path`. Errors name the file and field."""
     raw = {}
     if path:
@@ -180,7 +196,7 @@ def load_config(path: str | Path | None, data_path: str | None = None) -> Pipeli
     if data_path:
         raw.setdefault("data", {})["path"] = data_path
     try:
-        return PipelineConfig.model_validate(raw)
+        return (VisionPipelineConfig if "images" in raw else PipelineConfig).model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

@@ -7,6 +7,7 @@ Image indexes (one row per image: report_id, file, view):
 """
 
 import csv
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +17,12 @@ INDEX_COLUMNS = ["report_id", "file", "view"]
 
 
 def iu_image_index(iu_folder: Path, images: Path) -> pd.DataFrame:
+    projections = iu_folder / "indiana_projections.csv"
+    if not projections.is_file():
+        raise SystemExit(f"images.index is not set and {projections} does not exist: give images.index, a CSV with "
+                         "report_id, file and view columns")
     rows = []
-    with open(iu_folder / "indiana_projections.csv", newline="") as handle:
+    with open(projections, newline="") as handle:
         for row in csv.DictReader(handle):
             name = row["filename"]
             candidates = [images / name, images / ("CXR" + name.replace(".dcm.png", ".png"))]
@@ -38,6 +43,11 @@ def csv_image_index(path: Path, columns: dict[str, str] | None = None) -> pd.Dat
     return index
 
 
+def image_paths(images: str) -> list[str]:
+    """The paths in a study's `images` field."""
+    return json.loads(images)
+
+
 def image_problem(path: Path) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
@@ -52,7 +62,8 @@ def image_problem(path: Path) -> str | None:
 
 
 def attach_images(reports: pd.DataFrame, index: pd.DataFrame, max_images: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(reports with an `images` list, frontal views first; quarantine rows: report_id, file, reason, detail).
+    """(reports with `images`, a JSON list of paths, frontal views first; quarantine rows: report_id, file, reason,
+    detail). JSON rather than a list column: it round-trips through every Parquet reader.
     A report keeps its readable images; one with none readable is quarantined as `no_images`."""
     quarantine, kept = [], {}
     for row in index.itertuples(index=False):
@@ -63,7 +74,7 @@ def attach_images(reports: pd.DataFrame, index: pd.DataFrame, max_images: int = 
             kept.setdefault(row.report_id, []).append((VIEW_ORDER.get(str(row.view).lower(), 2), row.file))
     images = {report_id: [f for _, f in sorted(views)][:max_images] for report_id, views in kept.items()}
     with_images = reports[reports["report_id"].isin(images)].copy()
-    with_images["images"] = with_images["report_id"].map(images)
+    with_images["images"] = with_images["report_id"].map(lambda report_id: json.dumps(images[report_id]))
     for report_id in reports.loc[~reports["report_id"].isin(images), "report_id"]:
         quarantine.append([report_id, "", "no_images", "no readable image for this study"])
     return with_images.reset_index(drop=True), pd.DataFrame(quarantine, columns=["report_id", "file", "reason", "detail"])

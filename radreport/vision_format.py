@@ -9,6 +9,7 @@ user turn carries one image placeholder per image and the prompt; the assistant 
 import pandas as pd
 
 from radreport.formatting import task_fields
+from radreport.images import image_paths
 
 RECORD_COLUMNS = ["report_id", "split", "images", "prompt", "output"]
 
@@ -20,7 +21,7 @@ def vision_records(structured: pd.DataFrame, prompt: str) -> tuple[pd.DataFrame,
     for row, images in zip(texts.itertuples(index=False), structured["images"]):
         _, target = task_fields(row, "findings_to_structured")
         if target:
-            rows.append([row.report_id, row.split, list(images), prompt, target])
+            rows.append([row.report_id, row.split, images, prompt, target])
     return pd.DataFrame(rows, columns=RECORD_COLUMNS), len(structured) - len(rows)
 
 
@@ -31,10 +32,10 @@ def conversation(n_images: int, prompt: str, report: str | None = None) -> list[
     return [user, {"role": "assistant", "content": [{"type": "text", "text": report}]}]
 
 
-def load_images(paths: list[str]) -> list:
+def load_images(images: str) -> list:
     from PIL import Image
 
-    return [Image.open(p).convert("RGB") for p in paths]
+    return [Image.open(p).convert("RGB") for p in image_paths(images)]
 
 
 class VisionCollator:
@@ -45,7 +46,7 @@ class VisionCollator:
         self.processor = processor
 
     def texts(self, record: dict) -> tuple[str, str]:
-        n = len(record["images"])
+        n = len(image_paths(record["images"]))
         full = self.processor.apply_chat_template(conversation(n, record["prompt"], record["output"]), tokenize=False)
         user = self.processor.apply_chat_template(conversation(n, record["prompt"]), tokenize=False,
                                                   add_generation_prompt=True)

@@ -8,6 +8,7 @@ the one kept.
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -15,10 +16,13 @@ import pandas as pd
 
 from radreport import tracking
 from radreport.backends import select_backend
+from radreport.checkpoints import CheckpointSet
 from radreport.config import VisionTrainConfig
+from radreport.images import image_paths
 from radreport.vision_format import VisionCollator, conversation, load_images
 
 log = logging.getLogger(__name__)
+TASK = "image_to_structured"
 
 
 def load_for_training(backend: str, cfg: VisionTrainConfig):
@@ -59,9 +63,10 @@ def trainable_share(model) -> float:
     return trainable / sum(p.numel() for p in model.parameters())
 
 
-def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path) -> Path:
-    """Train on the train split, keep the adapter with the lowest validation loss; returns `out_dir`
-    (adapter, processor, radreport.json)."""
+def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path) -> CheckpointSet:
+    """Train on the train split and keep the adapter with the lowest validation loss, laid out as a
+    one-checkpoint CheckpointSet (the processor in place of the tokenizer), so registry, promotion and export
+    treat it as they treat a text adapter."""
     from transformers import Trainer, TrainingArguments
 
     train = records[records["split"] == "train"].to_dict("records")
@@ -88,18 +93,34 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
                       data_collator=VisionCollator(processor))
     started = time.perf_counter()
     result = trainer.train()
+    best_step = trainer.state.best_global_step or trainer.state.global_step
     summary = {"backend": backend, "train_studies": len(train), "validation_studies": len(validation),
-               "trainable_share": share, "global_step": trainer.state.global_step,
-               "best_step": trainer.state.best_global_step, "best_eval_loss": trainer.state.best_metric,
-               "final_train_loss": result.training_loss, "train_seconds": round(time.perf_counter() - started, 1)}
+               "trainable_share": share, "global_step": trainer.state.global_step, "best_step": best_step,
+               "best_eval_loss": trainer.state.best_metric, "final_train_loss": result.training_loss,
+               "train_seconds": round(time.perf_counter() - started, 1)}
     tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, prefix="vision_")
-    model.save_pretrained(out_dir)  # the best adapter: load_best_model_at_end put it back
-    processor.save_pretrained(out_dir)
-    (out_dir / "radreport.json").write_text(json.dumps(
-        {"base_model": cfg.model, "task": "image_to_structured", "takes_images": True, "prompt": cfg.prompt,
-         "max_images": cfg.max_images, "train_config": cfg.model_dump(), "summary": summary,
-         "log_history": trainer.state.log_history}, indent=2))
-    return out_dir
+    model.save_pretrained(out_dir / f"step-{best_step}")  # the best adapter: load_best_model_at_end put it back
+    processor.save_pretrained(out_dir / "tokenizer")
+    shutil.rmtree(work_dir)
+    (out_dir / "manifest.json").write_text(json.dumps(
+        {"base_model": cfg.model, "task": TASK, "takes_images": True, "prompt_template": cfg.prompt,
+         "max_images": cfg.max_images, "train_config": cfg.model_dump(), "summary": summary}, indent=2))
+    (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+    return CheckpointSet(str(out_dir))
+
+
+def load_vision_adapter(checkpoints: CheckpointSet, step: int):
+    """(base model with the adapter, processor) on CPU in fp32 or on the GPU in bf16."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    cuda = torch.cuda.is_available()
+    base = AutoModelForImageTextToText.from_pretrained(checkpoints.manifest["base_model"],
+                                                       dtype=torch.bfloat16 if cuda else torch.float32,
+                                                       device_map={"": 0} if cuda else None)
+    model = PeftModel.from_pretrained(base, checkpoints.adapter(step)).eval()
+    return model, AutoProcessor.from_pretrained(checkpoints.tokenizer)
 
 
 def generate_reports(model, processor, records: list[dict], max_new_tokens: int, batch_size: int = 4) -> list[str]:
@@ -110,7 +131,7 @@ def generate_reports(model, processor, records: list[dict], max_new_tokens: int,
     reports = []
     for start in range(0, len(records), batch_size):
         batch = records[start:start + batch_size]
-        texts = [processor.apply_chat_template(conversation(len(r["images"]), r["prompt"]), tokenize=False,
+        texts = [processor.apply_chat_template(conversation(len(image_paths(r["images"])), r["prompt"]), tokenize=False,
                                                add_generation_prompt=True) for r in batch]
         inputs = processor(text=texts, images=[load_images(r["images"]) for r in batch], padding=True,
                            return_tensors="pt").to(model.device)

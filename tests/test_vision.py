@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from radreport.config import StructuringConfig, VisionTrainConfig
-from radreport.images import attach_images, csv_image_index, iu_image_index
+from radreport.images import attach_images, csv_image_index, image_paths, iu_image_index
 from radreport.metrics import MetricSuite
 from radreport.structuring import REGIONS, parse_regions, render, structure
 from radreport.structuring.run import structure_reports
@@ -33,7 +33,7 @@ def test_studies_pair_with_images_and_bad_images_are_quarantined(studies, iu_xra
     assert sorted(with_images["report_id"]) == ["1900", "25", "3", "303", "54", "7"]
     assert dict(zip(quarantine["reason"], quarantine["report_id"])) == {
         "missing_image": "1900", "unreadable_image": "3", "no_images": "2"}
-    two_views = with_images.set_index("report_id").loc["1900", "images"]
+    two_views = image_paths(with_images.set_index("report_id").loc["1900", "images"])
     assert [p.rsplit("/", 1)[1] for p in two_views] == ["CXR1900_IM-0584-1001.png", "CXR1900_IM-0584-2001.png"]
     iu_index = iu_image_index(iu_xray, iu_images / "images")  # Open-i file names resolved from the IU projections
     assert iu_index.set_index("file").index.str.endswith("CXR1900_IM-0584-1001.png").any()
@@ -60,7 +60,7 @@ def test_collation_supervises_only_the_report(records, tiny_llava):
 
     processor = AutoProcessor.from_pretrained(tiny_llava)
     batch = VisionCollator(processor)(records.head(2).to_dict("records"))
-    images = sum(len(r) for r in records.head(2)["images"])  # frontal and lateral where the study has both
+    images = sum(len(image_paths(r)) for r in records.head(2)["images"])  # frontal and lateral where the study has both
     assert batch["pixel_values"].shape[:2] == (images, 2)  # per image: the base view and one high-res tile
     image_token = processor.tokenizer.convert_tokens_to_ids("<image>")
     for i, record in enumerate(records.head(2).to_dict("records")):
@@ -70,29 +70,61 @@ def test_collation_supervises_only_the_report(records, tiny_llava):
 
 
 def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from radreport.vision_training import generate_reports, train_vision_lora
+    from radreport.vision_training import generate_reports, load_vision_adapter, train_vision_lora
 
     config = VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora", max_steps=12, batch_size=3, grad_accum=1,
                                learning_rate=2e-3, eval_steps=4, logging_steps=1)
-    out = train_vision_lora(records, config, tmp_path / "adapter")
-    import json
-
-    manifest = json.loads((out / "radreport.json").read_text())
-    losses = [e["loss"] for e in manifest["log_history"] if "loss" in e]
-    assert manifest["takes_images"] and losses[-1] < losses[0]
+    checkpoints = train_vision_lora(records, config, tmp_path / "adapter")
+    manifest = checkpoints.manifest
+    losses = [e["loss"] for e in checkpoints.log_history if "loss" in e]
+    assert manifest["takes_images"] and manifest["task"] == "image_to_structured" and losses[-1] < losses[0]
     summary = manifest["summary"]
-    assert summary["best_step"] in (4, 8, 12) and 0 < summary["trainable_share"] < 0.5
+    assert checkpoints.steps == [summary["best_step"]] and summary["best_step"] in (4, 8, 12)
+    assert 0 < summary["trainable_share"] < 0.5
 
-    base = AutoModelForImageTextToText.from_pretrained(tiny_llava, dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, out)
-    assert not any("vision_tower" in name or "projector" in name for name, _ in model.named_modules()
-                   if name.endswith("lora_A"))
+    model, processor = load_vision_adapter(checkpoints, summary["best_step"])
+    lora_layers = [name for name, _ in model.named_modules() if name.endswith("lora_A")]
+    assert lora_layers and all("language_model" in name for name in lora_layers)  # vision tower, projector frozen
     test = records[records["split"] == "test"].to_dict("records")
-    reports = generate_reports(model, AutoProcessor.from_pretrained(out), test, max_new_tokens=24, batch_size=2)
+    reports = generate_reports(model, processor, test, max_new_tokens=24, batch_size=2)
     assert len(reports) == len(test) and all(isinstance(r, str) for r in reports)
     regions = MetricSuite(["rouge", "bleu"]).by_region([r["output"] for r in test], reports, split=parse_regions)
     assert set(regions) == set(REGIONS)
+
+
+def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack, iu_images, tiny_llava, tmp_path):
+    import json
+
+    import yaml
+    from mlflow import MlflowClient
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from ops.stack import tracking_uri
+    from run import main
+
+    mapping = pd.read_csv(iu_images / "mapping.csv", dtype=str).drop_duplicates("iu_uid")
+    splits = dict(zip(["1900", "7", "54", "303", "25", "3"], ["train", "train", "train", "validation", "test", "test"]))
+    data = tmp_path / "reports.jsonl"
+    data.write_text("".join(json.dumps({"report_id": r.iu_uid, "findings": r.findings, "impression": r.impression,
+                                        "split": splits[r.iu_uid]}) + "\n" for r in mapping.fillna("").itertuples()))
+    config = tmp_path / "vision.yaml"
+    config.write_text(yaml.safe_dump({
+        "images": {"path": str(iu_images), "index": str(iu_images / "mapping.csv"),
+                   "columns": {"report_id": "iu_uid", "view": "projection"}},
+        "train": {"model": str(tiny_llava), "backend": "cpu-lora", "max_steps": 4, "batch_size": 2, "grad_accum": 1,
+                  "learning_rate": 2e-3, "eval_steps": 2, "logging_steps": 1},
+        "eval": {"split": "test", "max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "metrics": ["bleu", "rouge"]},
+        "promotion": {"model_name": "radreport-vision-test", "floors": {"rougeL": 0.0}}}))
+    main(["run", "--config", str(config), "--data", str(data)])
+
+    run = Client().get_pipeline("radreport_vision").last_run
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == {"ingest_reports", "structure_findings", "attach_images", "format_conversations",
+                              "train_vision", "evaluate_vision", "promote_model"}
+    regions = run.steps["evaluate_vision"].outputs["region_scores"][0].load()
+    assert set(regions["system"]) <= {"trivial", "base", f"step-{run.steps['evaluate_vision'].outputs['best_step'][0].load()}"}
+    client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+    version = client.get_model_version("radreport-vision-test", "1")
+    assert version.tags["task"] == "image_to_structured"
+    assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}

@@ -7,6 +7,10 @@ from pathlib import Path
 from radreport.sample_data import ABNORMAL, NORMAL
 
 GRID = [[32, 32], [32, 64], [64, 32]]
+TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                   patch_size=8, projection_dim=32)
+TINY_TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4, max_position_embeddings=1024)
 CHAT_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] == 'user' %}[INST] "
     "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>\n{% else %}{{ part['text'] }}"
@@ -15,7 +19,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_llava(out: Path) -> Path:
+def build_tiny_llava(out: Path, vision: dict = TINY_VISION, text: dict = TINY_TEXT, grid: list = GRID,
+                     device: str = "cpu") -> Path:
+    """Tiny by default; the GPU benchmark passes LLaVA-Next-7B shapes (the text vocabulary may exceed the
+    tokenizer's)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
@@ -34,20 +41,20 @@ def build_tiny_llava(out: Path) -> Path:
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
                                         extra_special_tokens={"image_token": "<image>"})
-    image_processor = LlavaNextImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                                                 image_grid_pinpoints=GRID)
-    processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+    side = vision["image_size"]
+    image_processor = LlavaNextImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side},
+                                                 image_grid_pinpoints=grid)
+    processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=vision["patch_size"],
                                    vision_feature_select_strategy="default", num_additional_image_tokens=1,
                                    chat_template=CHAT_TEMPLATE)
     torch.manual_seed(0)
     config = LlavaNextConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                       image_size=32, patch_size=8, projection_dim=32),
-        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                                pad_token_id=0, bos_token_id=1, eos_token_id=2),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), image_grid_pinpoints=GRID,
+        vision_config=CLIPVisionConfig(**vision),
+        text_config=LlamaConfig(**{"vocab_size": len(tokenizer), **text}, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
         vision_feature_select_strategy="default", vision_feature_layer=-1)
-    LlavaNextForConditionalGeneration(config).save_pretrained(out)
+    with torch.device(device):
+        model = LlavaNextForConditionalGeneration(config)
+    model.to(torch.bfloat16 if device == "cuda" else torch.float32).save_pretrained(out)
     processor.save_pretrained(out)
     return out

@@ -1,0 +1,28 @@
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from zenml import step
+
+from materializers.checkpoints import CheckpointSetMaterializer
+from ops.lineage import link_runs
+from ops.stack import TRACKER
+from radreport import tracking
+from radreport.checkpoints import CheckpointSet
+from radreport.config import VisionTrainConfig
+from radreport.vision_training import train_vision_lora
+
+
+@step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)
+def train_vision(records: pd.DataFrame, train_config: VisionTrainConfig) -> Annotated[CheckpointSet, "checkpoints"]:
+    """QLoRA on the language model of a LLaVA-style model; the adapter with the lowest validation loss is kept."""
+    link_runs()
+    tracking.log_params(train_config.model_dump(), prefix="train.")
+    checkpoints = train_vision_lora(records, train_config, Path(tempfile.mkdtemp(prefix="radreport-vision-")))
+    tracking.log_artifact(checkpoints.path, "checkpoints")  # adapter, processor, prompt, base model
+    summary = checkpoints.manifest["summary"]
+    print(f"train (image -> report, {summary['backend']}): {summary['global_step']} steps in "
+          f"{summary['train_seconds']} s, {summary['trainable_share']:.2%} of parameters trainable, best validation "
+          f"loss {summary['best_eval_loss']:.3f} at step {summary['best_step']}")
+    return checkpoints
