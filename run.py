@@ -176,6 +176,15 @@ def load_pipeline_config(path: str, data: str | None):
     return config
 
 
+def text_only(config, path: str, command: str):
+    from radreport.config import VisionPipelineConfig
+
+    if isinstance(config, VisionPipelineConfig):
+        raise SystemExit(f"{path}: run.py {command} takes text configs; an image config trains and evaluates "
+                         "through `run.py run`")
+    return config
+
+
 def cmd_run(args) -> None:
     config = load_pipeline_config(args.config, args.data)
     started = time.perf_counter()
@@ -387,7 +396,7 @@ def cmd_train(args) -> None:
     from radreport.paths import exports
     from radreport.training import train_lora
 
-    config = load_pipeline_config(args.config, args.data)
+    config = text_only(load_pipeline_config(args.config, args.data), args.config, "train")
     out = Path(args.out or exports() / "train" / Path(args.config).stem)
     shutil.rmtree(out, ignore_errors=True)
     records = instruction_records(config)
@@ -427,7 +436,7 @@ def cmd_evaluate(args) -> None:
     from radreport.evaluation import evaluate_checkpoints
     from radreport.registry import download_checkpoint, resolve_version
 
-    config = load_pipeline_config(args.config, args.data)
+    config = text_only(load_pipeline_config(args.config, args.data), args.config, "evaluate")
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
     eval_config = config.eval.model_copy(update={"split": args.split, "max_examples": args.max_examples})

@@ -61,12 +61,15 @@ def export_merged(checkpoints: CheckpointSet, step: int, out: Path, base: str | 
 
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
+    takes_images = manifest.get("takes_images", False)
+    model_class, processor_class = ((AutoModelForImageTextToText, AutoProcessor) if takes_images
+                                    else (AutoModelForCausalLM, AutoTokenizer))
+    model = model_class.from_pretrained(base_path, dtype=getattr(torch, dtype))
     merged = PeftModel.from_pretrained(model, checkpoints.adapter(step)).merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(checkpoints.tokenizer).save_pretrained(out)
+    processor_class.from_pretrained(checkpoints.tokenizer).save_pretrained(out)
     note = ("the adapter was trained against 4-bit weights; merged into 16-bit ones its outputs differ slightly "
             "from the 4-bit model's" if manifest.get("summary", {}).get("backend") in FOUR_BIT_BACKENDS else None)
     (out / "radreport.json").write_text(json.dumps(

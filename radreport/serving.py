@@ -19,6 +19,9 @@ class RegisteredModel:
         from radreport.checkpoints import CheckpointSet
 
         self.checkpoints = CheckpointSet(str(local))
+        if self.checkpoints.manifest.get("takes_images"):
+            raise SystemExit(f"{name} v{version} writes reports from images; generate and serve take findings text "
+                             "only so far: use radreport.vision_training.generate_reports")
         self.task = self.checkpoints.manifest["task"]
         self.model, self.tokenizer = load_adapters(self.checkpoints, self.checkpoints.steps)
 
