@@ -6,16 +6,19 @@ References are IU X-Ray findings; each "system" answers every study with another
 (different offsets into the other studies give different systems, which share some texts, as real systems'
 generations do). Straightforward use: sacrebleu corpus calls, rouge-score and nltk
 METEOR per pair, one bert_score call over all pairs with the model loaded once. Both give identical numbers
-(checked below). Two workloads: one system, and the evaluation stage's shape — several systems scored against
-the same references — where the suite embeds and tokenises each reference once.
+(checked below). Three workloads: one system from cold; the evaluation stage's shape — several systems scored
+against the same references — where the suite embeds and tokenises each reference once; and one system in a fresh
+process whose on-disk BERTScore cache holds the references from an earlier run (every scheduled re-evaluation on a
+fixed held-out split), where only the new hypotheses are embedded.
 
-Last line: JSON with pairs, suite_seconds, naive_seconds, speedup_vs_naive (one system) and the same for the
-three-system workload.
+Last line: JSON with pairs, suite_seconds, naive_seconds, speedup_vs_naive (one system, cold), the same for the
+three-system workload (workload_*) and for the warm-cache case (warm_*).
 """
 
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from nltk.translate.meteor_score import meteor_score  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
 from radreport.ingest import ingest  # noqa: E402
+import radreport.metrics.meteor as meteor_module  # noqa: E402
+import radreport.metrics.overlap as overlap  # noqa: E402
 from radreport.metrics import LIBRARY_GROUPS, MetricSuite  # noqa: E402
 from radreport.metrics.meteor import tokenize  # noqa: E402
 
@@ -49,6 +54,22 @@ def timed(fn, *args):
     started = time.perf_counter()
     result = fn(*args)
     return result, time.perf_counter() - started
+
+
+def warm_single_system(references: list[str], systems: list[list[str]]) -> tuple[dict, float]:
+    """An earlier run scored system 1 and left its embeddings on disk; a fresh suite (in-memory caches emptied,
+    as in a new process) scores system 2 against the same references."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = str(Path(tmp) / "bertscore.sqlite")
+        MetricSuite(LIBRARY_GROUPS, bertscore_cache=cache).score(references, systems[0])
+        overlap._tokens.cache_clear()
+        overlap._rouge_pair.cache_clear()
+        meteor_module._stemmer = meteor_module._wordnet = None
+        suite = MetricSuite(LIBRARY_GROUPS, bertscore_cache=cache)
+        suite.bertscore  # the model loads before timing, as in the other workloads
+        meteor_module.meteor(["warm"], ["up"])
+        (result, _), seconds = timed(suite.score, references, systems[1])
+    return result, seconds
 
 
 def main() -> None:
@@ -75,18 +96,25 @@ def main() -> None:
         (result, _), seconds = timed(suite.score, references, hypotheses)
         suite_results.append(result)
         suite_times.append(seconds)
+    warm_result, warm_seconds = warm_single_system(references, systems)
+    suite_results.append(warm_result)
+    naive_results.append(naive_results[1])
     worst = max(abs(a[k] - b[k]) for a, b in zip(naive_results, suite_results) for k in a)
     print(f"{n} IU X-Ray pairs per system (references: findings; hypotheses: other studies' findings)")
     print(f"{'system':>7} {'naive s':>8} {'suite s':>8} {'speedup':>8}")
     for k in range(SYSTEMS):
         print(f"{k + 1:>7} {naive_times[k]:>8.2f} {suite_times[k]:>8.2f} {naive_times[k] / suite_times[k]:>7.2f}x")
     print(f"{'all':>7} {sum(naive_times):>8.2f} {sum(suite_times):>8.2f} {sum(naive_times) / sum(suite_times):>7.2f}x")
+    print(f"{'warm':>7} {naive_times[1]:>8.2f} {warm_seconds:>8.2f} {naive_times[1] / warm_seconds:>7.2f}x"
+          "   (system 2 in a fresh suite; references' embeddings on disk from an earlier run)")
     print(f"largest difference between naive and suite numbers: {worst:.2e}")
     print(json.dumps({"pairs": n, "suite_seconds": round(suite_times[0], 2), "naive_seconds": round(naive_times[0], 2),
                       "speedup_vs_naive": round(naive_times[0] / suite_times[0], 2), "systems": SYSTEMS,
                       "workload_suite_seconds": round(sum(suite_times), 2),
                       "workload_naive_seconds": round(sum(naive_times), 2),
                       "workload_speedup_vs_naive": round(sum(naive_times) / sum(suite_times), 2),
+                      "warm_suite_seconds": round(warm_seconds, 2), "warm_naive_seconds": round(naive_times[1], 2),
+                      "warm_speedup_vs_naive": round(naive_times[1] / warm_seconds, 2),
                       "max_abs_difference": worst}))
 
 

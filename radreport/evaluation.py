@@ -11,6 +11,7 @@ from radreport.formatting import prompt
 from radreport.generation import generate
 from radreport.metrics import MetricSuite
 from radreport.models import load_model, load_tokenizer, resolve_model
+from radreport.paths import home
 
 BASE, TRIVIAL = "base", "trivial"
 
@@ -40,6 +41,10 @@ def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
     return model, load_tokenizer(checkpoints.tokenizer)
 
 
+def bertscore_cache_path(cfg: EvalConfig) -> str | None:
+    return str(home() / "cache" / "bertscore.sqlite") if cfg.bertscore_cache else None
+
+
 def trivial_baseline(records: pd.DataFrame) -> str:
     """The most common training output: a model must beat saying this every time."""
     return records.loc[records["split"] == "train", "output"].mode().iloc[0]
@@ -53,7 +58,7 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
     references = held_out["output"].tolist()
     suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
-                        cfg.clinical_uncertain_as, cfg.green)
+                        cfg.clinical_uncertain_as, cfg.green, bertscore_cache_path(cfg))
     model, tokenizer = load_adapters(checkpoints, steps)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
     examples[TRIVIAL] = trivial_baseline(records)

