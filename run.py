@@ -167,9 +167,13 @@ def load_pipeline_config(path: str, data: str | None):
     from radreport.paths import home
     from radreport.sample_data import write_sample
 
+    from radreport.remote import is_remote
+
     config = load_config(path, data)
     if config.data.path is None:
         config.data.path = str(write_sample(home() / "data" / "synthetic_reports.jsonl"))
+    elif is_remote(config.data.path):
+        return config  # read by the ingest step, wherever it runs (object storage on a cluster)
     elif not Path(config.data.path).exists():
         raise SystemExit(f"--data {config.data.path}: no such file or folder")
     config.data.path = str(Path(config.data.path).resolve())

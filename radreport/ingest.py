@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 from radreport.config import DataConfig
 from radreport.openi import parse_openi_xml
 from radreport.phi import phi_hits
+from radreport.remote import fetch, is_remote, remote_fingerprint
 from radreport.schema import QUARANTINE_COLUMNS, REPORT_COLUMNS, empty_reports, validate_reports
 from radreport.sections import parse_sections
 from radreport.splits import assign_split
@@ -300,7 +302,8 @@ def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
     """Read one or more sources (`paths`: a path or a list) into the report schema."""
     cfg = (cfg or DataConfig()).model_copy(update=overrides)
     accepted, quarantined, seen_ids, first_with_text, phi, read = [], [], set(), {}, Counter(), 0
-    for path in [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]:
+    for source in paths if isinstance(paths, (list, tuple)) else [paths]:
+        path = local_copy(source)
         if not path.exists():
             raise IngestError(f"{path}: no such file or folder")
         fmt = detect_format(path) if cfg.format == "auto" else cfg.format
@@ -318,7 +321,8 @@ def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
                     row, problem = None, ("duplicate_text", f"same text as report {row['duplicate_of']}")
             if problem:
                 original = raw.original if isinstance(raw.original, dict) else {"value": raw.original}
-                quarantined.append([raw.source_file, raw.row, *problem, json.dumps(original, default=str)[:2000]])
+                source_file = str(raw.source_file).replace(str(path), str(source).rstrip("/"), 1)  # the URL, if fetched
+                quarantined.append([source_file, raw.row, *problem, json.dumps(original, default=str)[:2000]])
                 continue
             seen_ids.add(row["report_id"])
             if cfg.phi_check != "off":
@@ -341,8 +345,21 @@ def fingerprint(reports: pd.DataFrame) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+def local_copy(source) -> Path:
+    """A local path for a source; one at a URL is fetched into a temporary folder first."""
+    if not is_remote(source):
+        return Path(source)
+    try:
+        return fetch(str(source), Path(tempfile.mkdtemp(prefix="radreport-data-")))
+    except FileNotFoundError as err:
+        raise IngestError(str(err)) from None
+
+
 def source_fingerprint(path: str | Path) -> str:
-    """Hash of the input bytes, so a pipeline re-ingests exactly when the data changed."""
+    """Hash of the input bytes (of the store's metadata for a URL), so a pipeline re-ingests exactly when the
+    data changed."""
+    if is_remote(path):
+        return remote_fingerprint(str(path))
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()

@@ -24,8 +24,9 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
 ]:
     """Blinded rater sheet (model vs radiologist in random order) from the test split.
 
-    The packet (CSV, XLSX, offline HTML form) is written to `export_dir` for raters; the key never sits beside it
-    (ZenML and MLflow artifacts only). Cases are stratified by findings length and normal/abnormal reference.
+    The packet (CSV, XLSX, offline HTML form) is written to `export_dir` for raters and logged to MLflow
+    (human_eval/packet); the key never sits beside it (ZenML and MLflow artifacts only). Cases are stratified by
+    findings length and normal/abnormal reference.
     """
     link_runs()
     cases = sample_cases(records, "test", human_eval.cases, human_eval.seed)
@@ -35,6 +36,8 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
     sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
                                               "radiologist": cases["output"].values, "model": generated}), human_eval.seed)
     paths = write_packet(sheet, Path(export_dir))
+    for path in paths:  # on a cluster the export folder is a pod's disk: the tracking server keeps the packet
+        tracking.log_artifact(path, "human_eval/packet")
     with tempfile.TemporaryDirectory() as tmp:
         key.to_csv(Path(tmp) / "unblinding_key.csv", index=False)
         tracking.log_artifact(Path(tmp) / "unblinding_key.csv", "human_eval")

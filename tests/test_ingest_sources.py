@@ -163,3 +163,22 @@ def test_materializer_round_trip_and_dashboard_summary(stack, sample_path, tmp_p
     html_path = next(iter(materializer.save_visualizations(result)))
     html = Path(html_path).read_text()
     assert "Per split" in html and "Quarantine reasons" in html and "Section lengths" in html
+
+
+def test_a_source_at_a_url_is_fetched_fingerprinted_and_named_in_the_quarantine(iu_xray):
+    import fsspec
+
+    from radreport.ingest import source_fingerprint
+
+    store = fsspec.filesystem("memory")
+    for name in ("indiana_reports.csv", "indiana_projections.csv", "r2gen_annotation.json"):
+        if (iu_xray / name).exists():
+            store.pipe(f"/bucket/iu/{name}", (iu_xray / name).read_bytes())
+    remote, local = ingest("memory://bucket/iu"), ingest(str(iu_xray))
+    assert remote.reports.equals(local.reports) and len(remote.quarantine) == len(local.quarantine)
+    assert all(f.startswith("memory://bucket/iu/") for f in remote.quarantine["source_file"])
+    fingerprint = source_fingerprint("memory://bucket/iu")
+    store.pipe("/bucket/iu/indiana_reports.csv", (iu_xray / "indiana_reports.csv").read_bytes() + b"\n")
+    assert source_fingerprint("memory://bucket/iu") != fingerprint
+    with pytest.raises(IngestError, match="memory://bucket/missing: no such file or folder"):
+        ingest("memory://bucket/missing")
