@@ -35,6 +35,7 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
             mlflow.log_artifacts(str(export_adapter(checkpoints, step, Path(tmp) / "adapter")), "adapter")
         manifest = checkpoints.manifest
         tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
+                "takes_images": manifest.get("takes_images", False),
                 "data_fingerprint": data_fingerprint,
                 **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()}, **extra_tags}
         version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)

@@ -126,5 +126,5 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     assert set(regions["system"]) <= {"trivial", "base", f"step-{run.steps['evaluate_vision'].outputs['best_step'][0].load()}"}
     client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
     version = client.get_model_version("radreport-vision-test", "1")
-    assert version.tags["task"] == "image_to_structured"
+    assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
