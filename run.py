@@ -120,8 +120,9 @@ def parse_args(argv):
     gen.add_argument("--name", required=True, help="registered model name")
     gen.add_argument("--version", help="version (default: the champion)")
     source = gen.add_mutually_exclusive_group(required=True)
-    source.add_argument("--findings", help="one findings text")
-    source.add_argument("--input", help="JSONL with a 'findings' field per line")
+    source.add_argument("--findings", help="one findings text (text models)")
+    source.add_argument("--images", nargs="+", help="one study's image files, frontal first (image models)")
+    source.add_argument("--input", help="JSONL with a 'findings' text (or, for image models, an 'images' list) per line")
     gen.add_argument("--output", help="JSONL to write (with --input): each input row plus 'generated'")
     gen.add_argument("--batch-size", type=int, default=8)
     gen.add_argument("--max-new-tokens", type=int, default=96)
@@ -519,22 +520,30 @@ def cmd_generate(args) -> None:
     import json
 
     from radreport.registry import resolve_version
-    from radreport.serving import RegisteredModel, read_inputs
+    from radreport.serving import RegisteredModel, image_problem, read_inputs
 
     if args.input and not args.output:
         raise SystemExit("generate --input needs --output")
-    rows = read_inputs(Path(args.input)) if args.input else [{"findings": args.findings}]
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
+    takes_images = client.get_model_version(args.name, str(version)).tags.get("takes_images") == "True"
+    if (args.images is not None) != takes_images and not args.input:
+        raise SystemExit(f"{args.name} v{version} writes reports from " + ("images: give --images or --input"
+                         if takes_images else "findings text: give --findings or --input"))
+    rows = (read_inputs(Path(args.input), takes_images) if args.input else
+            [{"images": args.images}] if takes_images else [{"findings": args.findings}])
+    if args.images and (problem := image_problem(rows[0])):
+        raise SystemExit(f"--images: {problem}")
     model = RegisteredModel(client, args.name, version)
-    texts = model.generate([r.get("findings", r.get("input")) for r in rows], args.batch_size, args.max_new_tokens)
+    inputs = [r["images"] if takes_images else r.get("findings", r.get("input")) for r in rows]
+    texts = model.generate(inputs, args.batch_size, args.max_new_tokens)
     if not args.input:
         print(texts[0])
         return
     with open(args.output, "w") as out:
         for row, text in zip(rows, texts):
             out.write(json.dumps({**row, "generated": text, "model": f"{args.name}/v{version}"}) + "\n")
-    print(f"{len(rows)} impressions by {args.name} v{version} -> {args.output}")
+    print(f"{len(rows)} {'reports' if takes_images else 'impressions'} by {args.name} v{version} -> {args.output}")
 
 
 def cmd_serve(args) -> None:
@@ -546,6 +555,9 @@ def cmd_serve(args) -> None:
 
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
+    if client.get_model_version(args.name, str(version)).tags.get("takes_images") == "True":
+        raise SystemExit(f"{args.name} v{version} writes reports from images; `run.py serve` serves text models so "
+                         "far: use `run.py generate --images` or `--input`")
     model = RegisteredModel(client, args.name, version)
     app = create_app(model, {"model": args.name, "version": version, "task": model.task},
                      Limits(max_batch=args.max_batch, max_chars=args.max_chars))

@@ -1,4 +1,5 @@
-"""Serve a registered version: its adapter on its base model, writing impressions for new findings."""
+"""Serve a registered version: its adapter on its base model, writing impressions for new findings (text models) or
+region-structured reports for a study's images (image models)."""
 
 import json
 from pathlib import Path
@@ -19,19 +20,30 @@ class RegisteredModel:
         from radreport.checkpoints import CheckpointSet
 
         self.checkpoints = CheckpointSet(str(local))
-        if self.checkpoints.manifest.get("takes_images"):
-            raise SystemExit(f"{name} v{version} writes reports from images; generate and serve take findings text "
-                             "only so far: use radreport.vision_training.generate_reports")
-        self.task = self.checkpoints.manifest["task"]
-        self.model, self.tokenizer = load_adapters(self.checkpoints, self.checkpoints.steps)
+        manifest = self.checkpoints.manifest
+        self.task, self.takes_images = manifest["task"], manifest.get("takes_images", False)
+        if self.takes_images:
+            from radreport.vision_training import load_vision_adapter
 
-    def generate(self, inputs: list[str], batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
+            self.model, self.tokenizer = load_vision_adapter(self.checkpoints, self.checkpoints.steps[-1])
+        else:
+            self.model, self.tokenizer = load_adapters(self.checkpoints, self.checkpoints.steps)
+
+    def generate(self, inputs: list, batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
+        """Findings texts for a text model; lists of image paths (one list per study) for an image model."""
+        if self.takes_images:
+            from radreport.vision_training import generate_reports
+
+            records = [{"images": json.dumps(paths), "prompt": self.checkpoints.manifest["prompt_template"]}
+                       for paths in inputs]
+            return generate_reports(self.model, self.tokenizer, records, max_new_tokens, batch_size)
         prompts = [prompt(INSTRUCTIONS[self.task], text) for text in inputs]
         return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc="generating")
 
 
-def read_inputs(path: Path) -> list[dict]:
-    """JSONL rows, each with a `findings` (or `input`) text; one-line errors name the file and line."""
+def read_inputs(path: Path, takes_images: bool = False) -> list[dict]:
+    """JSONL rows, each with a `findings` (or `input`) text, or for an image model an `images` list of files;
+    one-line errors name the file and line."""
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -40,8 +52,21 @@ def read_inputs(path: Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise SystemExit(f"{path}:{number}: invalid JSON ({err.msg})") from None
-        text = row.get("findings", row.get("input")) if isinstance(row, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise SystemExit(f"{path}:{number}: needs a non-empty 'findings' (or 'input') text field")
+        problem = image_problem(row) if takes_images else findings_problem(row)
+        if problem:
+            raise SystemExit(f"{path}:{number}: {problem}")
         rows.append(row)
     return rows
+
+
+def findings_problem(row) -> str | None:
+    text = row.get("findings", row.get("input")) if isinstance(row, dict) else None
+    return None if isinstance(text, str) and text.strip() else "needs a non-empty 'findings' (or 'input') text field"
+
+
+def image_problem(row) -> str | None:
+    images = row.get("images") if isinstance(row, dict) else None
+    if not isinstance(images, list) or not images or not all(isinstance(p, str) for p in images):
+        return "needs an 'images' list of image files (this model writes reports from images)"
+    missing = next((p for p in images if not Path(p).is_file()), None)
+    return f"image {missing} not found" if missing else None

@@ -128,3 +128,28 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     version = client.get_model_version("radreport-vision-test", "1")
     assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
+    generate_with_the_image_champion(iu_images, tmp_path)
+
+
+def generate_with_the_image_champion(iu_images, tmp_path):
+    import json
+
+    from run import main
+
+    frontal, lateral = (str(iu_images / "images" / f"CXR1900_IM-0584-{n}.png") for n in ("1001", "2001"))
+    main(["generate", "--name", "radreport-vision-test", "--images", frontal, lateral, "--max-new-tokens", "6"])
+    rows, out = tmp_path / "studies.jsonl", tmp_path / "reports.jsonl"
+    rows.write_text(json.dumps({"study": "a", "images": [frontal, lateral]}) + "\n" + json.dumps({"images": [frontal]}) + "\n")
+    main(["generate", "--name", "radreport-vision-test", "--input", str(rows), "--output", str(out),
+          "--max-new-tokens", "6"])
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(written) == 2 and written[0]["study"] == "a" and all(isinstance(w["generated"], str) for w in written)
+    with pytest.raises(SystemExit, match="writes reports from images: give --images or --input"):
+        main(["generate", "--name", "radreport-vision-test", "--findings", "The lungs are clear."])
+    with pytest.raises(SystemExit, match=r"--images: image .*missing.png not found"):
+        main(["generate", "--name", "radreport-vision-test", "--images", str(tmp_path / "missing.png")])
+    rows.write_text(json.dumps({"findings": "text"}) + "\n")
+    with pytest.raises(SystemExit, match=r"studies.jsonl:1: needs an 'images' list"):
+        main(["generate", "--name", "radreport-vision-test", "--input", str(rows), "--output", str(out)])
+    with pytest.raises(SystemExit, match="`run.py serve` serves text models so far"):
+        main(["serve", "--name", "radreport-vision-test"])
