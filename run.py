@@ -134,6 +134,7 @@ def parse_args(argv):
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-batch", type=int, default=32, help="most findings texts in one request")
     serve.add_argument("--max-chars", type=int, default=4000, help="longest findings text accepted")
+    serve.add_argument("--max-body-mb", type=int, default=16, help="largest request body for an image model")
 
     lineage = sub.add_parser("lineage", help="the chain from a registered version back to its data")
     lineage.add_argument("--name", required=True, help="registered model name")
@@ -555,14 +556,13 @@ def cmd_serve(args) -> None:
 
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
-    if client.get_model_version(args.name, str(version)).tags.get("takes_images") == "True":
-        raise SystemExit(f"{args.name} v{version} writes reports from images; `run.py serve` serves text models so "
-                         "far: use `run.py generate --images` or `--input`")
     model = RegisteredModel(client, args.name, version)
-    app = create_app(model, {"model": args.name, "version": version, "task": model.task},
-                     Limits(max_batch=args.max_batch, max_chars=args.max_chars))
-    print(f"serving {args.name} v{version} at http://{args.host}:{args.port} (POST /v1/generate, GET /health)",
-          flush=True)
+    limits = Limits(max_batch=args.max_batch, max_chars=args.max_chars,
+                    max_body_bytes=args.max_body_mb * 2**20 if model.takes_images else Limits.max_body_bytes,
+                    max_images=model.checkpoints.manifest.get("max_images", 2))
+    app = create_app(model, {"model": args.name, "version": version, "task": model.task}, limits)
+    route = "/v1/report" if model.takes_images else "/v1/generate"
+    print(f"serving {args.name} v{version} at http://{args.host}:{args.port} (POST {route}, GET /health)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

@@ -8,6 +8,7 @@ import yaml
 from mlflow import MlflowClient
 
 from run import main
+from tests.serving import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,36 +177,10 @@ def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys
     assert "MLflow run" in out and "ZenML run" in out and "fingerprint" in out and "decision" in out
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--name", "radreport-test",
-                               "--port", str(port), "--max-batch", "4", "--max-chars", "500"],
-                              env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                health = httpx.get(f"{url}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.5)
+    with serving("--name", "radreport-test", "--max-batch", "4", "--max-chars", "500") as (url, health):
         champion = registry().get_registered_model("radreport-test").aliases["champion"]
         assert health.json() == {"status": "ok", "model": "radreport-test", "version": int(champion),
                                  "task": "findings_to_impression"}
@@ -224,9 +199,6 @@ def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
         assert {name: r.status_code for name, r in bad.items()} == {**dict.fromkeys(bad, 422), "body too big": 413}
         assert "findings[0] has 501 characters" in bad["too long"].text
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # still up
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path):

@@ -129,6 +129,7 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
     generate_with_the_image_champion(iu_images, tmp_path)
+    serve_the_image_champion(iu_images)
 
 
 def generate_with_the_image_champion(iu_images, tmp_path):
@@ -151,5 +152,29 @@ def generate_with_the_image_champion(iu_images, tmp_path):
     rows.write_text(json.dumps({"findings": "text"}) + "\n")
     with pytest.raises(SystemExit, match=r"studies.jsonl:1: needs an 'images' list"):
         main(["generate", "--name", "radreport-vision-test", "--input", str(rows), "--output", str(out)])
-    with pytest.raises(SystemExit, match="`run.py serve` serves text models so far"):
-        main(["serve", "--name", "radreport-vision-test"])
+
+
+def serve_the_image_champion(iu_images):
+    import base64
+
+    import httpx
+
+    from tests.serving import serving
+
+    frontal, lateral = (base64.b64encode((iu_images / "images" / f"CXR1900_IM-0584-{n}.png").read_bytes()).decode()
+                        for n in ("1001", "2001"))
+    with serving("--name", "radreport-vision-test") as (url, health):
+        assert health.json()["task"] == "image_to_structured"
+        ok = httpx.post(f"{url}/v1/report", json={"images": [frontal, lateral], "max_new_tokens": 6}, timeout=60)
+        assert ok.status_code == 200 and isinstance(ok.json()["report"], str)
+        bad = {
+            "not base64": httpx.post(f"{url}/v1/report", json={"images": ["not an image!"]}, timeout=10),
+            "not an image": httpx.post(f"{url}/v1/report", json={"images": [base64.b64encode(b"%PDF").decode()]},
+                                       timeout=10),
+            "three images": httpx.post(f"{url}/v1/report", json={"images": [frontal] * 3}, timeout=10),
+            "no images": httpx.post(f"{url}/v1/report", json={"images": []}, timeout=10),
+            "text route": httpx.post(f"{url}/v1/generate", json={"findings": ["x"]}, timeout=10),
+        }
+        assert {name: r.status_code for name, r in bad.items()} == {**dict.fromkeys(bad, 422), "text route": 404}
+        assert "images[0] is not a base64-encoded PNG or JPEG image" in bad["not an image"].text
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # still up
