@@ -76,12 +76,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iu", default=str(ROOT.parent / "shared/data/iu_xray"))
     parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--section", choices=["findings", "impression"], default="findings",
+                        help="which report section the pairs are made of")
     args = parser.parse_args()
     reports = ingest(args.iu).reports
-    findings = [f for f in reports["findings"] if f]
+    texts = [t for t in reports[args.section] if t]
     n = args.pairs
-    references = findings[:n]
-    pool = findings[n:]  # hypotheses never come from the reference studies
+    references = texts[:n]
+    pool = texts[n:]  # hypotheses never come from the reference studies
     systems = [[pool[(i + k * 700) % len(pool)] for i in range(n)] for k in range(SYSTEMS)]
 
     suite = MetricSuite(LIBRARY_GROUPS)
@@ -100,7 +102,7 @@ def main() -> None:
     suite_results.append(warm_result)
     naive_results.append(naive_results[1])
     worst = max(abs(a[k] - b[k]) for a, b in zip(naive_results, suite_results) for k in a)
-    print(f"{n} IU X-Ray pairs per system (references: findings; hypotheses: other studies' findings)")
+    print(f"{n} IU X-Ray pairs per system (references: {args.section}; hypotheses: other studies' {args.section})")
     print(f"{'system':>7} {'naive s':>8} {'suite s':>8} {'speedup':>8}")
     for k in range(SYSTEMS):
         print(f"{k + 1:>7} {naive_times[k]:>8.2f} {suite_times[k]:>8.2f} {naive_times[k] / suite_times[k]:>7.2f}x")
