@@ -88,7 +88,6 @@ class VisionTrainConfig(Section):
     model: str = Field(..., description="Local LLaVA-style checkpoint folder with its processor, e.g. llava-v1.6-mistral-7b-hf.")
     backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description="As train.backend; unsloth uses its FastVisionModel.")
     prompt: str = Field("Generate an X-ray report for Lung, Heart, Mediastinal, and Bone.", description="User prompt beside the images.")
-    max_images: int = Field(2, gt=0, description="Images per study, frontal first.")
     lora_r: int = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator.")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")

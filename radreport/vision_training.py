@@ -19,6 +19,7 @@ from radreport.backends import select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import VisionTrainConfig
 from radreport.images import image_paths
+from radreport.models import resolve_model
 from radreport.vision_format import VisionCollator, conversation, load_images
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
     if not train or not validation:
         raise ValueError(f"need studies with images in both train and validation splits "
                          f"(have {len(train)} and {len(validation)})")
-    backend, why = select_backend(cfg.backend)  # fails here, before any model loads
+    resolve_model(cfg.model)  # a missing model folder fails here, in one line
+    backend, why = select_backend(cfg.backend)  # as does a backend that cannot run here, before any model loads
     log.info("vision training backend %s (%s)", backend, why)
     tracking.set_tags({"train_backend": backend, "train_backend_reason": why, "modality": "image"})
     model, processor = load_for_training(backend, cfg)
@@ -104,7 +106,8 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
     shutil.rmtree(work_dir)
     (out_dir / "manifest.json").write_text(json.dumps(
         {"base_model": cfg.model, "task": TASK, "takes_images": True, "prompt_template": cfg.prompt,
-         "max_images": cfg.max_images, "train_config": cfg.model_dump(), "summary": summary}, indent=2))
+         "max_images": max(len(image_paths(r["images"])) for r in train), "train_config": cfg.model_dump(),
+         "summary": summary}, indent=2))
     (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
     return CheckpointSet(str(out_dir))
 
