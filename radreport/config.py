@@ -112,7 +112,8 @@ MetricName = Literal[METRIC_NAMES]
 
 
 class GreenJudgeConfig(Section):
-    base_url: str = Field(..., description="OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve StanfordAIMI/GREEN-RadLlama2-7b` (a local GREEN model folder works the same way).")
+    base_url: Optional[str] = Field(None, description="OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve StanfordAIMI/GREEN-RadLlama2-7b`.")
+    model_path: Optional[str] = Field(None, description="Or a local GREEN-compatible model folder (e.g. GREEN-RadLlama2-7b), run in this process with transformers (a 7B judge wants a GPU).")
     model: str = Field("StanfordAIMI/GREEN-RadLlama2-7b", description="Model name the endpoint serves.")
     api_key_env: str = Field("GREEN_API_KEY", description="Environment variable holding the API key (never logged or stored).")
     allow_external: bool = Field(False, description="Allow sending reports to an endpoint outside this machine and private networks.")
@@ -120,6 +121,13 @@ class GreenJudgeConfig(Section):
     max_retries: int = Field(4, ge=0, description="Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After).")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
     max_tokens: int = Field(1024, gt=0, description="Judge answer budget.")
+    batch_size: int = Field(8, gt=0, description="Pairs per generation batch (local judge).")
+
+    @model_validator(mode="after")
+    def one_judge(self):
+        if (self.base_url is None) == (self.model_path is None):
+            raise ValueError("give the judge as exactly one of base_url (an endpoint) and model_path (a local model)")
+        return self
 
 
 class EvalConfig(Section):

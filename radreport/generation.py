@@ -13,7 +13,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int = 8, max_new_
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
         batch = [prompts[i] for i in order[start:start + batch_size]]
-        inputs = tokenizer(batch, return_tensors="pt", padding=True)
+        inputs = tokenizer(batch, return_tensors="pt", padding=True).to(model.device)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]

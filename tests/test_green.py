@@ -109,3 +109,14 @@ def test_green_in_the_suite_per_region_and_in_run_py_score(iu_pairs, tmp_path, c
     result = json.loads(capsys.readouterr().out)
     assert result["green"] == pytest.approx(corpus["green"], abs=1e-6)
     assert any(note.startswith("GREEN: judge StanfordAIMI/GREEN-RadLlama2-7b") for note in result["notes"])
+
+
+def test_a_local_judge_model_runs_in_process(iu_pairs, tiny_model):
+    references, candidates = (list(t[:3]) for t in iu_pairs)
+    judge = GreenJudge(GreenJudgeConfig(model_path=str(tiny_model), max_tokens=8, batch_size=2))
+    scores = judge.score(references, candidates)  # a random tiny model never answers in GREEN's template
+    assert scores == [0.0, 0.0, 0.0] and "3 judge answers did not follow the template" in judge.description
+    assert f"{tiny_model} (local)" in judge.description
+    for neither_or_both in ({}, {"base_url": "http://127.0.0.1:1/v1", "model_path": str(tiny_model)}):
+        with pytest.raises(ValueError, match="exactly one of base_url"):
+            GreenJudgeConfig(**neither_or_both)

@@ -4,8 +4,9 @@ clinically significant errors in six categories and the findings both share; per
     GREEN = matched / (matched + significant errors),   0 when nothing matched.
 
 The judge is any OpenAI-compatible chat endpoint: a GREEN model served by vLLM or llama.cpp
-(`vllm serve StanfordAIMI/GREEN-RadLlama2-7b`) or a general LLM. The prompt is the one the GREEN models were
-trained on and the answer is parsed as the reference implementation (green_score) parses it. An answer that does not
+(`vllm serve StanfordAIMI/GREEN-RadLlama2-7b`) or a general LLM; or a local GREEN model folder run in this process
+(its chat template, else the one green_score gives it). The prompt is the one the GREEN models were trained on and
+the answer is parsed as the reference implementation (green_score) parses it. An answer that does not
 follow the template scores 0 (green_score's return_0_if_no_green_score) and is counted in the notes.
 """
 
@@ -78,6 +79,9 @@ PROMPT = """Objective: Evaluate the accuracy of a candidate radiology report in 
 """
 
 
+GREEN_CHAT = "<|user|>\n{prompt}{eos}\n<|assistant|>\n"  # green_score's template, for models without their own
+
+
 def judge_prompt(reference: str, candidate: str) -> str:
     return PROMPT.format(reference=reference, candidate=candidate)
 
@@ -128,27 +132,40 @@ class GreenJudge:
     def __init__(self, cfg: GreenJudgeConfig):
         from radreport.structuring.llm import is_local
 
-        host = urlparse(cfg.base_url).hostname or ""
-        if not cfg.allow_external and not is_local(host):
+        host = urlparse(cfg.base_url).hostname or "" if cfg.base_url else None
+        if host is not None and not cfg.allow_external and not is_local(host):
             raise SystemExit(f"eval.green.base_url: {host!r} is not on this machine or a private network; "
                              "set eval.green.allow_external: true to send reports there")
         self.cfg = cfg
         self.unparsed = 0
+        self._local = None
 
     @property
     def description(self) -> str:
         note = f"; {self.unparsed} judge answers did not follow the template and scored 0" if self.unparsed else ""
-        return f"GREEN: judge {self.cfg.model} at {self.cfg.base_url}, significant errors only{note}"
+        where = f"{self.cfg.model} at {self.cfg.base_url}" if self.cfg.base_url else f"{self.cfg.model_path} (local)"
+        return f"GREEN: judge {where}, significant errors only{note}"
 
     def judge(self, references: list[str], candidates: list[str]) -> list[Judgement]:
         pairs = list(zip(references, candidates))
-        answers = asyncio.run(self.ask_all(sorted(set(pairs))))
+        distinct = sorted(set(pairs))
+        answers = asyncio.run(self.ask_all(distinct)) if self.cfg.base_url else self.ask_local(distinct)
         judgements = {pair: parse_judgement(text) for pair, text in answers.items()}
         self.unparsed += sum(not judgements[p].parsed for p in pairs)
         return [judgements[p] for p in pairs]
 
     def score(self, references: list[str], candidates: list[str]) -> list[float]:
         return [j.green for j in self.judge(references, candidates)]
+
+    def ask_local(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        from radreport.generation import generate
+
+        if self._local is None:
+            self._local = load_judge(self.cfg.model_path)
+        model, tokenizer = self._local
+        prompts = [chat(tokenizer, judge_prompt(*pair)) for pair in pairs]
+        return dict(zip(pairs, generate(model, tokenizer, prompts, self.cfg.batch_size, self.cfg.max_tokens,
+                                        desc="GREEN judge")))
 
     async def ask_all(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         import openai
@@ -166,3 +183,26 @@ class GreenJudge:
 
         async with client:
             return dict(await asyncio.gather(*(ask(p) for p in pairs)))
+
+
+def load_judge(path: str):
+    """(model, tokenizer): bf16 on the GPU when there is one, else fp32 on the CPU; left padding for batches."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from radreport.models import resolve_model
+
+    folder = resolve_model(path)
+    cuda = torch.cuda.is_available()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16 if cuda else torch.float32,
+                                                 device_map={"": 0} if cuda else None)
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    return model, tokenizer
+
+
+def chat(tokenizer, prompt: str) -> str:
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return GREEN_CHAT.format(prompt=prompt, eos=tokenizer.eos_token)
