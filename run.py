@@ -521,7 +521,7 @@ def cmd_generate(args) -> None:
     import json
 
     from radreport.registry import resolve_version
-    from radreport.serving import RegisteredModel, image_problem, read_inputs
+    from radreport.serving import RegisteredModel, images_problem, read_inputs
 
     if args.input and not args.output:
         raise SystemExit("generate --input needs --output")
@@ -533,7 +533,7 @@ def cmd_generate(args) -> None:
                          if takes_images else "findings text: give --findings or --input"))
     rows = (read_inputs(Path(args.input), takes_images) if args.input else
             [{"images": args.images}] if takes_images else [{"findings": args.findings}])
-    if args.images and (problem := image_problem(rows[0])):
+    if args.images and (problem := images_problem(rows[0])):
         raise SystemExit(f"--images: {problem}")
     model = RegisteredModel(client, args.name, version)
     inputs = [r["images"] if takes_images else r.get("findings", r.get("input")) for r in rows]

@@ -12,6 +12,7 @@ from radreport.generation import generate
 from radreport.metrics import MetricSuite
 from radreport.models import load_model, load_tokenizer, resolve_model
 from radreport.paths import home
+from radreport.structuring import structure
 
 BASE, TRIVIAL = "base", "trivial"
 
@@ -41,10 +42,6 @@ def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
     return model, load_tokenizer(checkpoints.tokenizer)
 
 
-def bertscore_cache_path(cfg: EvalConfig) -> str | None:
-    return str(home() / "cache" / "bertscore.sqlite") if cfg.bertscore_cache else None
-
-
 def trivial_baseline(records: pd.DataFrame) -> str:
     """The most common training output: a model must beat saying this every time."""
     return records.loc[records["split"] == "train", "output"].mode().iloc[0]
@@ -57,8 +54,7 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     steps = checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
     prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
     references = held_out["output"].tolist()
-    suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
-                        cfg.clinical_uncertain_as, cfg.green, bertscore_cache_path(cfg))
+    suite = metric_suite(cfg)
     model, tokenizer = load_adapters(checkpoints, steps)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
     examples[TRIVIAL] = trivial_baseline(records)
@@ -68,7 +64,23 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
         model.set_adapter(f"step-{step}")
         examples[f"step-{step}"] = generate(model, tokenizer, prompts, cfg.batch_size, cfg.max_new_tokens,
                                             desc=f"step-{step}")
-    systems = [TRIVIAL, BASE] + [f"step-{s}" for s in steps]
+    scores, regions = score_systems(suite, references, examples, [TRIVIAL, BASE] + [f"step-{s}" for s in steps])
+    best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
+    tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})
+    return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes)
+
+
+def metric_suite(cfg: EvalConfig) -> MetricSuite:
+    return MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
+                       cfg.clinical_uncertain_as, cfg.green,
+                       str(home() / "cache" / "bertscore.sqlite") if cfg.bertscore_cache else None)
+
+
+def score_systems(suite: MetricSuite, references: list[str], examples: pd.DataFrame, systems: list[str],
+                  split=structure) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores per system, scores per system and region) for each system's texts in `examples`, whose per-example
+    scores are added as '<system>.<metric>' columns; logged to MLflow, a checkpoint's with step= its step.
+    `split` puts a text's sentences into regions (`parse_regions` for region-headed reports)."""
     rows, region_rows = {}, []
     for system in systems:
         rows[system], per_example = suite.score(references, examples[system].tolist())
@@ -76,11 +88,8 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
         step = int(system.split("-")[1]) if system.startswith("step-") else None
         prefix = "eval_" if step is not None else f"eval_{system}_"
         tracking.log_metrics(rows[system], step=step, prefix=prefix)
-        for region, scores in suite.by_region(references, examples[system].tolist()).items():
+        for region, scores in suite.by_region(references, examples[system].tolist(), split).items():
             if scores != "absent":
                 region_rows.append({"system": system, "region": region, **scores})
                 tracking.log_metrics(scores, step=step, prefix=f"{prefix}{region}_")
-    scores = pd.DataFrame.from_dict(rows, orient="index")
-    best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
-    tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})
-    return Evaluation(scores, pd.DataFrame(region_rows), examples, best_step, cfg.select_metric, suite.notes)
+    return pd.DataFrame.from_dict(rows, orient="index"), pd.DataFrame(region_rows)

@@ -48,17 +48,22 @@ def image_paths(images: str) -> list[str]:
     return json.loads(images)
 
 
-def image_problem(path: Path) -> str | None:
+def is_image(source) -> bool:
+    """Whether PIL opens and verifies `source`, a path or a binary file object."""
     from PIL import Image, UnidentifiedImageError
 
-    if not path.is_file():
-        return "missing_image"
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError):
-        return "unreadable_image"
-    return None
+        return False
+    return True
+
+
+def image_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return "missing_image"
+    return None if is_image(path) else "unreadable_image"
 
 
 def attach_images(reports: pd.DataFrame, index: pd.DataFrame, max_images: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:

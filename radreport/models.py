@@ -72,6 +72,15 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
+def load_for_inference(model_class, path):
+    """bf16 on the GPU when there is one, else fp32 on the CPU (see load_model)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return model_class.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32,
+                                       device_map={"": 0} if cuda else None)
+
+
 def load_model(path: Path):
     """fp32 on CPU: bf16 matmuls are slower than fp32 on most CPUs and training needs fp32 master weights."""
     import torch

@@ -61,15 +61,16 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
         @field_validator("images")
         @classmethod
         def images_decode(cls, images: list[str]) -> list[bytes]:
-            from PIL import Image, UnidentifiedImageError
+            from radreport.images import is_image
 
             decoded = []
             for index, data in enumerate(images):
                 try:
                     raw = base64.b64decode(data, validate=True)
-                    Image.open(io.BytesIO(raw)).verify()
-                except (binascii.Error, UnidentifiedImageError, OSError, SyntaxError):
-                    raise ValueError(f"images[{index}] is not a base64-encoded PNG or JPEG image") from None
+                except binascii.Error:
+                    raw = None
+                if raw is None or not is_image(io.BytesIO(raw)):
+                    raise ValueError(f"images[{index}] is not a base64-encoded PNG or JPEG image")
                 decoded.append(raw)
             return decoded
 

@@ -52,7 +52,7 @@ def read_inputs(path: Path, takes_images: bool = False) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise SystemExit(f"{path}:{number}: invalid JSON ({err.msg})") from None
-        problem = image_problem(row) if takes_images else findings_problem(row)
+        problem = images_problem(row) if takes_images else findings_problem(row)
         if problem:
             raise SystemExit(f"{path}:{number}: {problem}")
         rows.append(row)
@@ -64,7 +64,7 @@ def findings_problem(row) -> str | None:
     return None if isinstance(text, str) and text.strip() else "needs a non-empty 'findings' (or 'input') text field"
 
 
-def image_problem(row) -> str | None:
+def images_problem(row) -> str | None:
     images = row.get("images") if isinstance(row, dict) else None
     if not isinstance(images, list) or not images or not all(isinstance(p, str) for p in images):
         return "needs an 'images' list of image files (this model writes reports from images)"

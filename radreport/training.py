@@ -110,8 +110,8 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
 
 
 def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval_loss: bool = False):
-    """With eval_loss, the validation loss is computed at every checkpoint and the best one is kept by the
-    trainer's rotation alongside the last K."""
+    """With eval_loss, the validation loss is computed at every checkpoint and the trainer tracks the best one
+    (`state.best_global_step`), which `prune_checkpoints` keeps beside the last K."""
     from trl import SFTConfig
 
     on_gpu = backend != "cpu-lora"

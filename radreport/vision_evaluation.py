@@ -3,11 +3,9 @@ the metric suite overall and per region, beside a trivial baseline and the untun
 
 import pandas as pd
 
-from radreport import tracking
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
-from radreport.evaluation import BASE, TRIVIAL, Evaluation, bertscore_cache_path, trivial_baseline
-from radreport.metrics import MetricSuite
+from radreport.evaluation import BASE, TRIVIAL, Evaluation, metric_suite, score_systems, trivial_baseline
 from radreport.structuring import parse_regions
 from radreport.vision_training import generate_reports, load_vision_adapter
 
@@ -26,17 +24,6 @@ def evaluate_vision(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: Eval
     with model.disable_adapter():
         examples[BASE] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
     examples[system] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
-    suite = MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
-                        cfg.clinical_uncertain_as, cfg.green, bertscore_cache_path(cfg))
-    scores, region_rows = {}, []
-    for name in (TRIVIAL, BASE, system):
-        scores[name], per_example = suite.score(references, examples[name].tolist())
-        examples[[f"{name}.{c}" for c in per_example.columns]] = per_example.values
-        prefix = "eval_" if name == system else f"eval_{name}_"
-        tracking.log_metrics(scores[name], step=step if name == system else None, prefix=prefix)
-        for region, region_scores in suite.by_region(references, examples[name].tolist(), split=parse_regions).items():
-            if region_scores != "absent":
-                region_rows.append({"system": name, "region": region, **region_scores})
-                tracking.log_metrics(region_scores, step=step if name == system else None, prefix=f"{prefix}{region}_")
-    return Evaluation(pd.DataFrame.from_dict(scores, orient="index"), pd.DataFrame(region_rows), examples, step,
-                      cfg.select_metric, suite.notes)
+    suite = metric_suite(cfg)
+    scores, regions = score_systems(suite, references, examples, [TRIVIAL, BASE, system], parse_regions)
+    return Evaluation(scores, regions, examples, step, cfg.select_metric, suite.notes)

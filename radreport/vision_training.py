@@ -19,7 +19,7 @@ from radreport.backends import select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import VisionTrainConfig
 from radreport.images import image_paths
-from radreport.models import resolve_model
+from radreport.models import load_for_inference, resolve_model
 from radreport.vision_format import VisionCollator, conversation, load_images
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,10 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
 
 def load_vision_adapter(checkpoints: CheckpointSet, step: int):
     """(base model with the adapter, processor) on CPU in fp32 or on the GPU in bf16."""
-    import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    cuda = torch.cuda.is_available()
-    base = AutoModelForImageTextToText.from_pretrained(checkpoints.manifest["base_model"],
-                                                       dtype=torch.bfloat16 if cuda else torch.float32,
-                                                       device_map={"": 0} if cuda else None)
+    base = load_for_inference(AutoModelForImageTextToText, checkpoints.manifest["base_model"])
     model = PeftModel.from_pretrained(base, checkpoints.adapter(step)).eval()
     return model, AutoProcessor.from_pretrained(checkpoints.tokenizer)
 

@@ -1,14 +1,14 @@
-"""`run.py serve` as a real process on a free loopback port, for tests."""
+"""`run.py serve` as a real process on a free loopback port, for tests (started and stopped as the dashboards are)."""
 
-import os
 import socket
-import subprocess
 import sys
-import time
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from ops.dashboard import Server, running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,23 +20,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, timeout: float = 120):
+def serving(*args: str):
     """Yields (base URL, first /health answer) once the server answers; stops it on the way out."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), *args],
-                              env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                health = httpx.get(f"{url}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.5)
-        yield url, health
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    server = Server("radreport serve", [sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), *args], port)
+    with running([server], Path(tempfile.mkdtemp(prefix="radreport-serve-"))):
+        yield server.url, httpx.get(f"{server.url}/health", timeout=5)

@@ -14,7 +14,6 @@ import asyncio
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from radreport.config import GreenJudgeConfig
 
@@ -130,12 +129,13 @@ class GreenJudge:
     client retries rate limits and server errors with backoff (honouring Retry-After)."""
 
     def __init__(self, cfg: GreenJudgeConfig):
-        from radreport.structuring.llm import is_local
+        from radreport.structuring.llm import EndpointRefused, refuse_external
 
-        host = urlparse(cfg.base_url).hostname or "" if cfg.base_url else None
-        if host is not None and not cfg.allow_external and not is_local(host):
-            raise SystemExit(f"eval.green.base_url: {host!r} is not on this machine or a private network; "
-                             "set eval.green.allow_external: true to send reports there")
+        if cfg.base_url:
+            try:
+                refuse_external(cfg.base_url, cfg.allow_external, "eval.green")
+            except EndpointRefused as err:
+                raise SystemExit(str(err)) from None
         self.cfg = cfg
         self.unparsed = 0
         self._local = None
@@ -187,15 +187,12 @@ class GreenJudge:
 
 def load_judge(path: str):
     """(model, tokenizer): bf16 on the GPU when there is one, else fp32 on the CPU; left padding for batches."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from radreport.models import resolve_model
+    from radreport.models import load_for_inference, resolve_model
 
     folder = resolve_model(path)
-    cuda = torch.cuda.is_available()
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16 if cuda else torch.float32,
-                                                 device_map={"": 0} if cuda else None)
+    model = load_for_inference(AutoModelForCausalLM, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     return model, tokenizer

@@ -72,14 +72,19 @@ def is_local(host: str) -> bool:
                for a in addresses)
 
 
+def refuse_external(base_url: str, allow_external: bool, setting: str) -> str:
+    """The endpoint's host; an endpoint off this machine and private networks is refused unless allowed."""
+    host = urlparse(base_url).hostname or ""
+    if not allow_external and not is_local(host):
+        raise EndpointRefused(f"{setting} endpoint {host!r} is not on this machine or a private network; "
+                              f"set {setting}.allow_external: true to send reports there")
+    return host
+
+
 def check_endpoint(cfg: StructuringConfig) -> str:
     if not cfg.base_url:
         raise EndpointRefused("structuring.backend=llm needs structuring.base_url")
-    host = urlparse(cfg.base_url).hostname or ""
-    if not cfg.allow_external and not is_local(host):
-        raise EndpointRefused(f"structuring endpoint {host!r} is not on this machine or a private network; "
-                              "set structuring.allow_external: true to send reports there")
-    return host
+    return refuse_external(cfg.base_url, cfg.allow_external, "structuring")
 
 
 class RateLimiter:
