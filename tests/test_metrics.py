@@ -5,6 +5,7 @@ import json
 import pytest
 import sacrebleu
 from nltk.translate.meteor_score import meteor_score
+from bert_score import BERTScorer
 from rouge_score import rouge_scorer
 
 from radreport.ingest import ingest
@@ -38,7 +39,8 @@ def test_every_metric_equals_its_reference_library(pairs, suite):
         for kind in ("rouge1", "rouge2", "rougeL"):
             assert examples[kind][i] == pytest.approx(expected[kind].fmeasure, abs=1e-6)
         assert examples["meteor"][i] == pytest.approx(meteor_score([tokenize(r)], tokenize(h)), abs=1e-6)
-    p, r, f = suite.bertscore.scorer.score(hypotheses, references)
+    library = BERTScorer(model_type=suite.bertscore.model_path, num_layers=suite.bertscore.num_layers, lang="en")
+    p, r, f = library.score(hypotheses, references)
     for ours, theirs in (("bertscore_p", p), ("bertscore_r", r), ("bertscore_f1", f)):
         assert max(abs(a - b) for a, b in zip(examples[ours], theirs.tolist())) < 1e-6
 

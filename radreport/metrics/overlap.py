@@ -1,23 +1,30 @@
 """BLEU (sacrebleu) and ROUGE (rouge-score), computed with the libraries' own functions.
 
-BLEU-n: sacrebleu corpus BLEU with max n-gram order n, its default 13a tokenisation, 0-100.
+BLEU-n: sacrebleu corpus BLEU with max n-gram order n, its default 13a tokenisation, 0-100; all four from one pass
+over the corpus (orders 1..n of BLEU-4's n-gram statistics are BLEU-n's), scored by sacrebleu's `compute_bleu`.
 ROUGE-1/2/L: rouge-score F1 with Porter stemming, mean over examples, 0-1. Each distinct text is tokenised and
 stemmed once, each distinct (reference, hypothesis) pair scored once; the scoring functions are rouge-score's.
 """
 
 from functools import lru_cache
 
+import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
+from sacrebleu.metrics.bleu import BLEU
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 _scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-_BLEU = {n: sacrebleu.BLEU(max_ngram_order=n) for n in range(1, 5)}
+_BLEU4 = sacrebleu.BLEU()
 _SENTENCE_BLEU = sacrebleu.BLEU(effective_order=True)
 
 
 def corpus_bleu(references: list[str], hypotheses: list[str]) -> dict:
-    return {f"bleu{n}": bleu.corpus_score(hypotheses, [references]).score for n, bleu in _BLEU.items()}
+    """Equal to sacrebleu.BLEU(max_ngram_order=n).corpus_score(hypotheses, [references]).score for n = 1..4."""
+    stats = np.array(_BLEU4._extract_corpus_statistics(hypotheses, [references]), dtype=int).sum(0).tolist()
+    sys_len, ref_len, correct, total = stats[0], stats[1], stats[2:6], stats[6:10]
+    return {f"bleu{n}": BLEU.compute_bleu(correct[:n], total[:n], sys_len, ref_len, smooth_method=_BLEU4.smooth_method,
+                                          max_ngram_order=n).score for n in range(1, 5)}
 
 
 def sentence_bleu(references: list[str], hypotheses: list[str]) -> list[float]:
