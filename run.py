@@ -221,8 +221,6 @@ def run_training(config, schedule=None, zenml_config: str | None = None):
     # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
     pipeline = (vision_pipeline if vision else training_pipeline).with_options(
         model=Model(name=model_name, description="radreport LoRA adapter"), schedule=schedule, config_path=zenml_config)
-    if vision:
-        return pipeline(config, source_fingerprint(config.data.path), model_name)
     return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
 
 

@@ -190,6 +190,7 @@ class VisionPipelineConfig(Section):
     structuring: StructuringConfig = StructuringConfig()
     train: VisionTrainConfig
     eval: EvalConfig = EvalConfig()
+    human_eval: HumanEvalConfig = HumanEvalConfig()
     promotion: PromotionConfig = PromotionConfig()
 
 

@@ -1,18 +1,25 @@
 """Blinded Turing-style rater packets for radiologists, and the statistics of the ratings that come back.
 
-The packet shows, per case, the findings and two impressions, A and B: one written by the radiologist, one by the
-model, in random order under a random case id. Which is which lives only in the unblinding key, kept apart.
+The packet shows, per case, what the report was written from (the findings, or a study's images) and two texts, A
+and B: one written by the radiologist, one by the model, in random order under a random case id. Which is which
+lives only in the unblinding key, kept apart. Images are copied into the packet under the case id, so no file name
+leads back to the study.
 """
 
+import json
 import random
 import re
 import secrets
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 SHEET_COLUMNS = ["case_id", "findings", "impression_A", "impression_B", "rating_A", "rating_B", "preferred",
                  "comment", "rater_id"]
+IMAGE_SHEET_COLUMNS = ["case_id", "images", "report_A", "report_B", "rating_A", "rating_B", "preferred", "comment",
+                       "rater_id"]
 KEY_COLUMNS = ["case_id", "report_id", "A", "B"]
 RATING_COLUMNS = ["rater_id", "case_id", "rating_A", "rating_B", "preferred", "comment"]
 NORMAL = re.compile(r"\b(no acute|normal|negative|unremarkable|no active|no evidence of (acute|active))\b", re.I)
@@ -26,13 +33,14 @@ def is_normal(impression: str) -> bool:
     return bool(NORMAL.search(impression))
 
 
-def sample_cases(records: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:
-    """n records of a split, stratified by findings length (terciles) and normal vs abnormal reference."""
+def sample_cases(records: pd.DataFrame, split: str, n: int, seed: int, length_of: str = "input") -> pd.DataFrame:
+    """n records of a split, stratified by the length of `length_of` (terciles; the findings for text tasks) and
+    normal vs abnormal reference."""
     pool = records[records["split"] == split].copy()
     if pool.empty:
         raise ValueError(f"no records in the {split} split for human evaluation")
-    lengths = pool["input"].str.split().str.len()
-    pool["stratum"] = pd.qcut(lengths.rank(method="first"), 3, labels=False).astype(str) + \
+    tercile = (pool[length_of].str.split().str.len().rank(method="first") - 1) * 3 // len(pool)
+    pool["stratum"] = tercile.astype(int).astype(str) + \
         pool["output"].map(is_normal).map({True: "-normal", False: "-abnormal"})
     rng = random.Random(seed)
     groups = {name: list(group.index) for name, group in pool.groupby("stratum")}
@@ -47,19 +55,35 @@ def sample_cases(records: pd.DataFrame, split: str, n: int, seed: int) -> pd.Dat
 
 
 def blinded_packet(cases: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """cases: report_id, findings, radiologist, model. Returns (sheet, key), both in the same random order."""
+    """cases: report_id, radiologist, model, and what both were written from: `findings`, or `images` (a study's
+    image paths, JSON). Returns (sheet, key), both in the same random order; for images the sheet names the packet's
+    copies (images/<case_id>-<n>.png) and the key their sources."""
     rng = random.Random(seed)
+    from_images = "images" in cases
     sheet, key = [], []
-    for case in cases.itertuples(index=False):
+    for case in cases.to_dict("records"):
         case_id = secrets.token_hex(4)
-        sides = [("radiologist", case.radiologist), ("model", case.model)]
+        sides = [("radiologist", case["radiologist"]), ("model", case["model"])]
         rng.shuffle(sides)
-        sheet.append([case_id, case.findings, sides[0][1], sides[1][1], "", "", "", "", ""])
-        key.append([case_id, case.report_id, sides[0][0], sides[1][0]])
+        shown = "; ".join(packet_image_names(case_id, case["images"])) if from_images else case["findings"]
+        sheet.append([case_id, shown, sides[0][1], sides[1][1], "", "", "", "", ""])
+        key.append([case_id, case["report_id"], sides[0][0], sides[1][0]] + ([case["images"]] if from_images else []))
     order = list(range(len(sheet)))
     rng.shuffle(order)
-    return (pd.DataFrame([sheet[i] for i in order], columns=SHEET_COLUMNS),
-            pd.DataFrame([key[i] for i in order], columns=KEY_COLUMNS))
+    return (pd.DataFrame([sheet[i] for i in order], columns=IMAGE_SHEET_COLUMNS if from_images else SHEET_COLUMNS),
+            pd.DataFrame([key[i] for i in order], columns=KEY_COLUMNS + (["images"] if from_images else [])))
+
+
+def packet_image_names(case_id: str, images: str) -> list[str]:
+    return [f"images/{case_id}-{n}{Path(source).suffix}" for n, source in enumerate(json.loads(images), start=1)]
+
+
+def copy_packet_images(key: pd.DataFrame, out_dir: Path) -> None:
+    """The key's source images copied to the names the sheet shows."""
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for row in key.itertuples(index=False):
+        for name, source in zip(packet_image_names(row.case_id, row.images), json.loads(row.images)):
+            shutil.copyfile(source, out_dir / name)
 
 
 def read_ratings(paths: list[str]) -> pd.DataFrame:

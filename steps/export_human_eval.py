@@ -1,4 +1,3 @@
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -7,14 +6,13 @@ from zenml import step
 
 from ops.lineage import link_runs
 from ops.stack import TRACKER
-from radreport import tracking
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig, HumanEvalConfig
 from radreport.evaluation import load_adapters
 from radreport.formatting import prompt
 from radreport.generation import generate
 from radreport.human_eval import blinded_packet, sample_cases
-from radreport.rater_form import write_packet
+from radreport.rater_form import publish_packet
 
 
 @step(experiment_tracker=TRACKER)
@@ -35,11 +33,5 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
     generated = generate(model, tokenizer, prompts, eval_config.batch_size, eval_config.max_new_tokens, desc="rater cases")
     sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
                                               "radiologist": cases["output"].values, "model": generated}), human_eval.seed)
-    paths = write_packet(sheet, Path(export_dir))
-    for path in paths:  # on a cluster the export folder is a pod's disk: the tracking server keeps the packet
-        tracking.log_artifact(path, "human_eval/packet")
-    with tempfile.TemporaryDirectory() as tmp:
-        key.to_csv(Path(tmp) / "unblinding_key.csv", index=False)
-        tracking.log_artifact(Path(tmp) / "unblinding_key.csv", "human_eval")
-    print(f"human eval: {len(sheet)} blinded cases -> {', '.join(map(str, paths))} (key: MLflow artifact human_eval/)")
+    publish_packet(sheet, key, Path(export_dir))
     return sheet, key

@@ -1,7 +1,5 @@
 """Blinded packets, rating validation and statistics, and the offline HTML form driven in headless Chromium."""
 
-import time
-
 import pandas as pd
 import pytest
 import yaml
@@ -13,6 +11,7 @@ from radreport.human_eval import (RatingsError, blinded_packet, krippendorff_alp
 from radreport.ingest import ingest
 from radreport.rater_form import write_packet
 from radreport.structuring.run import structure_reports
+from tests.forms import fill_and_download
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +78,6 @@ def test_statistics_unblind_and_agree():
     assert stats["mean_model_rating"] == pytest.approx(3.5) and stats["mean_radiologist_rating"] == pytest.approx(3.5)
     assert stats["model_preference_rate"] == pytest.approx(0.75) and stats["raters"] == 2
     assert stats["krippendorff_alpha_interval"] == pytest.approx(1.0)
-
-
-def fill_and_download(driver, form, rater: str, choose) -> "pd.DataFrame":
-    from selenium.webdriver.common.by import By
-
-    driver.get(form.as_uri())
-    driver.find_element(By.ID, "rater_id").send_keys(rater)
-    for case in driver.find_elements(By.CSS_SELECTOR, ".case"):
-        case_id = case.get_attribute("id").removeprefix("case-")
-        rating_a, rating_b, preferred = choose(case_id)
-        for name, value in ((f"{case_id}-A", rating_a), (f"{case_id}-B", rating_b), (f"{case_id}-pref", preferred)):
-            case.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
-        case.find_element(By.CSS_SELECTOR, "textarea").send_keys(f"seen by {rater}, with a comma")
-    driver.find_element(By.ID, "download").click()
-    target = driver.downloads / f"ratings-{rater}.csv"
-    for _ in range(100):
-        if target.exists() and target.stat().st_size:
-            return target
-        time.sleep(0.1)
-    raise AssertionError(f"no download; status: {driver.find_element(By.ID, 'status').text}")
 
 
 def test_exported_form_is_filled_in_chromium_downloaded_and_imported(stack, tiny_model, sample_path, tmp_path,

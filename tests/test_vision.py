@@ -92,7 +92,8 @@ def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
     assert set(regions) == set(REGIONS)
 
 
-def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack, iu_images, tiny_llava, tmp_path):
+def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack, iu_images, tiny_llava, tmp_path,
+                                                                         browser, capsys):
     import json
 
     import yaml
@@ -121,7 +122,7 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     run = Client().get_pipeline("radreport_vision").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert set(run.steps) == {"ingest_reports", "structure_findings", "attach_images", "format_conversations",
-                              "train_vision", "evaluate_vision", "promote_model"}
+                              "train_vision", "evaluate_vision", "export_vision_human_eval", "promote_model"}
     regions = run.steps["evaluate_vision"].outputs["region_scores"][0].load()
     assert set(regions["system"]) <= {"trivial", "base", f"step-{run.steps['evaluate_vision'].outputs['best_step'][0].load()}"}
     client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
@@ -130,6 +131,29 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
     generate_with_the_image_champion(iu_images, tmp_path)
     serve_the_image_champion(iu_images)
+    rate_the_image_packet(browser, capsys)
+
+
+def rate_the_image_packet(browser, capsys):
+    """The packet shows each test study's images under the case id only; Chromium renders them, a rater's
+    downloaded ratings import onto the registered version."""
+    from selenium.webdriver.common.by import By
+
+    from radreport.paths import exports
+    from run import main
+    from tests.forms import fill_and_download
+
+    packet = exports() / "radreport-vision-test"
+    sheet = pd.read_csv(packet / "rater_sheet.csv", dtype=str)
+    shown = [name for names in sheet["images"] for name in names.split("; ")]
+    assert len(sheet) >= 1 and sorted(shown) == sorted(f"images/{p.name}" for p in (packet / "images").iterdir())
+    assert "cxr" not in ((packet / "rater_form.html").read_text() + sheet.to_csv()).lower()  # no IU file name or id
+    browser.get((packet / "rater_form.html").as_uri())
+    widths = [img.get_property("naturalWidth") for img in browser.find_elements(By.CSS_SELECTOR, ".images img")]
+    assert len(widths) == len(shown) and all(w == 512 for w in widths)
+    ratings = fill_and_download(browser, packet / "rater_form.html", "imgrad", lambda case_id: (3, 4, "B"))
+    main(["human-eval", "import", str(ratings), "--name", "radreport-vision-test"])
+    assert f"{len(sheet)} ratings by 1 raters on {len(sheet)} cases" in capsys.readouterr().out
 
 
 def generate_with_the_image_champion(iu_images, tmp_path):
