@@ -79,8 +79,9 @@ def packet_image_names(case_id: str, images: str) -> list[str]:
 
 
 def copy_packet_images(key: pd.DataFrame, out_dir: Path) -> None:
-    """The key's source images copied to the names the sheet shows."""
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    """The key's source images copied to the names the sheet shows; an earlier packet's images are removed."""
+    shutil.rmtree(out_dir / "images", ignore_errors=True)
+    (out_dir / "images").mkdir(parents=True)
     for row in key.itertuples(index=False):
         for name, source in zip(packet_image_names(row.case_id, row.images), json.loads(row.images)):
             shutil.copyfile(source, out_dir / name)
