@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/generation.py [--prompts 16] [--batch-size 8] [--max-new-tokens 32]
 
+The model is loaded as the evaluation stage loads it (on CPU, linear layers in oneDNN: `radreport/onednn.py`).
 Tokens counted are the generated ones up to and including EOS (padding after EOS is not counted).
 Last line: JSON with tokens_per_s_batch1, tokens_per_s_batched, batched_speedup.
 """
@@ -26,6 +27,7 @@ from radreport.formatting import alpaca_records, prompt  # noqa: E402
 from radreport.generation import generate  # noqa: E402
 from radreport.ingest import ingest  # noqa: E402
 from radreport.models import EMBEDDED, load_model, load_tokenizer, resolve_model  # noqa: E402
+from radreport.onednn import use_onednn_linears  # noqa: E402
 from radreport.structuring.run import structure_reports  # noqa: E402
 
 
@@ -49,7 +51,7 @@ def main() -> None:
     held_out = records[records["split"] == "test"].head(args.prompts)
     prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
     path = resolve_model(EMBEDDED)
-    model, tokenizer = load_model(path), load_tokenizer(path)
+    model, tokenizer = use_onednn_linears(load_model(path)), load_tokenizer(path)
     run(model, tokenizer, prompts[:2], 2, 4)  # warm-up
     batch1 = run(model, tokenizer, prompts, 1, args.max_new_tokens)
     batched = run(model, tokenizer, prompts, args.batch_size, args.max_new_tokens)

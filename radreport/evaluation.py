@@ -32,14 +32,17 @@ class Evaluation:
 
 
 def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
-    """The base model with the given checkpoints' adapters loaded by name ('step-N'); the first is active."""
+    """The base model with the given checkpoints' adapters loaded by name ('step-N'); the first is active. For
+    inference: on CPU the linear layers multiply in oneDNN."""
     from peft import PeftModel
+
+    from radreport.onednn import use_onednn_linears
 
     base = load_model(resolve_model(checkpoints.manifest["base_model"]))
     model = PeftModel.from_pretrained(base, checkpoints.adapter(steps[0]), adapter_name=f"step-{steps[0]}")
     for step in steps[1:]:
         model.load_adapter(checkpoints.adapter(step), adapter_name=f"step-{step}")
-    return model, load_tokenizer(checkpoints.tokenizer)
+    return use_onednn_linears(model), load_tokenizer(checkpoints.tokenizer)
 
 
 def trivial_baseline(records: pd.DataFrame) -> str:

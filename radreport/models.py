@@ -73,12 +73,14 @@ def load_tokenizer(path: Path):
 
 
 def load_for_inference(model_class, path):
-    """bf16 on the GPU when there is one, else fp32 on the CPU (see load_model)."""
+    """bf16 on the GPU when there is one, else fp32 on the CPU (see load_model) with oneDNN linear layers."""
     import torch
 
+    from radreport.onednn import use_onednn_linears
+
     cuda = torch.cuda.is_available()
-    return model_class.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32,
-                                       device_map={"": 0} if cuda else None)
+    return use_onednn_linears(model_class.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32,
+                                                          device_map={"": 0} if cuda else None))
 
 
 def load_model(path: Path):

