@@ -21,6 +21,7 @@ SHEET_COLUMNS = ["case_id", "findings", "impression_A", "impression_B", "rating_
 IMAGE_SHEET_COLUMNS = ["case_id", "images", "report_A", "report_B", "rating_A", "rating_B", "preferred", "comment",
                        "rater_id"]
 KEY_COLUMNS = ["case_id", "report_id", "A", "B"]
+IMAGE_SEPARATOR = "; "  # between the packet's image names in a sheet cell
 RATING_COLUMNS = ["rater_id", "case_id", "rating_A", "rating_B", "preferred", "comment"]
 NORMAL = re.compile(r"\b(no acute|normal|negative|unremarkable|no active|no evidence of (acute|active))\b", re.I)
 
@@ -65,7 +66,7 @@ def blinded_packet(cases: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Dat
         case_id = secrets.token_hex(4)
         sides = [("radiologist", case["radiologist"]), ("model", case["model"])]
         rng.shuffle(sides)
-        shown = "; ".join(packet_image_names(case_id, case["images"])) if from_images else case["findings"]
+        shown = IMAGE_SEPARATOR.join(packet_image_names(case_id, case["images"])) if from_images else case["findings"]
         sheet.append([case_id, shown, sides[0][1], sides[1][1], "", "", "", "", ""])
         key.append([case_id, case["report_id"], sides[0][0], sides[1][0]] + ([case["images"]] if from_images else []))
     order = list(range(len(sheet)))

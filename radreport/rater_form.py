@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from radreport import tracking
-from radreport.human_eval import copy_packet_images
+from radreport.human_eval import IMAGE_SEPARATOR, copy_packet_images
 
 FORM = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Radiology {text} review</title>
@@ -69,7 +69,7 @@ SIDE = """<div><p><b>{label} {side}</b></p><div class="text">{text}</div><fields
 def context_html(row) -> str:
     if hasattr(row, "images"):
         images = "".join(f'<img src="{html.escape(name)}" alt="image {n}">'
-                         for n, name in enumerate(row.images.split("; "), start=1))
+                         for n, name in enumerate(row.images.split(IMAGE_SEPARATOR), start=1))
         return f'<div class="images">{images}</div>'
     return f'<p><b>Findings</b></p><div class="text">{html.escape(row.findings)}</div>'
 

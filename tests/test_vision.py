@@ -139,13 +139,14 @@ def rate_the_image_packet(browser, capsys):
     downloaded ratings import onto the registered version."""
     from selenium.webdriver.common.by import By
 
+    from radreport.human_eval import IMAGE_SEPARATOR
     from radreport.paths import exports
     from run import main
     from tests.forms import fill_and_download
 
     packet = exports() / "radreport-vision-test"
     sheet = pd.read_csv(packet / "rater_sheet.csv", dtype=str)
-    shown = [name for names in sheet["images"] for name in names.split("; ")]
+    shown = [name for names in sheet["images"] for name in names.split(IMAGE_SEPARATOR)]
     assert len(sheet) >= 1 and sorted(shown) == sorted(f"images/{p.name}" for p in (packet / "images").iterdir())
     assert "cxr" not in ((packet / "rater_form.html").read_text() + sheet.to_csv()).lower()  # no IU file name or id
     browser.get((packet / "rater_form.html").as_uri())
