@@ -65,6 +65,7 @@ class IngestResult:
     quarantine: pd.DataFrame
     read: int
     phi: dict = field(default_factory=dict)
+    split_reasons: dict = field(default_factory=dict)  # why accepted rows got a split other than their source's
 
     @property
     def counts(self) -> dict:
@@ -73,6 +74,7 @@ class IngestResult:
         counts.update({f"split_{s}": int(n) for s, n in self.reports["split"].value_counts().items()})
         counts.update({f"quarantined_{r}": int(n) for r, n in self.quarantine["reason"].value_counts().items()})
         counts.update({f"phi_{k}": n for k, n in self.phi.items()})
+        counts.update({f"split_{r}_to_train": n for r, n in self.split_reasons.items()})
         return counts
 
 
@@ -174,7 +176,10 @@ def read_iu_csv(folder: Path, columns: dict) -> Iterator[RawRow]:
     require_columns(reports, rows.fieldnames or [], ("uid", "findings", "impression"))
     for n, row in enumerate(rows, start=2):
         fields = mapped_fields(row, columns)
-        fields["split"] = splits.get(row["uid"])
+        # Studies outside R2Gen's split train, so its test split stays exactly the literature's.
+        fields["split"] = splits.get(row["uid"], "train") if splits else None
+        if splits and row["uid"] not in splits:
+            fields["split_reason"] = "outside_r2gen"
         fields["image_ids"] = ";".join(images.get(row["uid"], []))
         yield RawRow(str(reports), n, fields, row)
 
@@ -302,6 +307,7 @@ def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
     """Read one or more sources (`paths`: a path or a list) into the report schema."""
     cfg = (cfg or DataConfig()).model_copy(update=overrides)
     accepted, quarantined, seen_ids, first_with_text, phi, read = [], [], set(), {}, Counter(), 0
+    split_reasons = Counter()
     for source in paths if isinstance(paths, (list, tuple)) else [paths]:
         path = local_copy(source)
         if not path.exists():
@@ -330,12 +336,14 @@ def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
             row["source"] = row["source"] or fmt
             row["split"] = row["split"] or assign_split(row["patient_id"] or row["report_id"],
                                                         cfg.val_fraction, cfg.test_fraction)
+            if "split_reason" in raw.fields:
+                split_reasons[raw.fields["split_reason"]] += 1
             accepted.append(row)
     if cfg.phi_check == "refuse" and phi:
         raise IngestError(f"{paths}: likely identifiers found ({dict(phi)}); refusing to continue (data.phi_check=refuse)")
     reports = pd.DataFrame(accepted, columns=list(REPORT_COLUMNS)) if accepted else empty_reports()
     quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS)
-    return IngestResult(validate_reports(reports.astype("string")), quarantine, read, dict(phi))
+    return IngestResult(validate_reports(reports.astype("string")), quarantine, read, dict(phi), dict(split_reasons))
 
 
 def fingerprint(reports: pd.DataFrame) -> str:

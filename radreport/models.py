@@ -83,9 +83,9 @@ def load_for_inference(model_class, path):
                                                           device_map={"": 0} if cuda else None))
 
 
-def load_model(path: Path):
-    """fp32 on CPU: bf16 matmuls are slower than fp32 on most CPUs and training needs fp32 master weights."""
+def load_model(path: Path, dtype=None):
+    """fp32 on CPU unless asked otherwise: bf16 matmuls are slower than fp32 on CPUs without native bf16."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)

@@ -106,10 +106,20 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
                                                      dtype=torch.bfloat16)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         return model, tokenizer, lora
-    return load_model(model_path), tokenizer, lora
+    from radreport.cpu_speed import base_dtype
+
+    return load_model(model_path, base_dtype(cfg.cpu_bf16_base)), tokenizer, lora
 
 
-def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval_loss: bool = False):
+def optimizer_steps(cfg: TrainConfig, examples: int) -> int:
+    """max_steps, or enough steps for `epochs` passes over `examples`."""
+    if cfg.epochs is None:
+        return cfg.max_steps
+    return max(1, math.ceil(cfg.epochs * examples / (cfg.batch_size * cfg.grad_accum)))
+
+
+def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval_loss: bool = False,
+             max_steps: int | None = None):
     """With eval_loss, the validation loss is computed at every checkpoint and the trainer tracks the best one
     (`state.best_global_step`), which `prune_checkpoints` keeps beside the last K."""
     from trl import SFTConfig
@@ -117,9 +127,11 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
     on_gpu = backend != "cpu-lora"
     evaluation = dict(eval_strategy="steps", eval_steps=cfg.save_steps, per_device_eval_batch_size=cfg.batch_size,
                       metric_for_best_model="eval_loss", greater_is_better=False) if eval_loss else {}
+    grouped = not on_gpu and cfg.group_by_length
     return SFTConfig(
         output_dir=str(output_dir),
-        max_steps=cfg.max_steps,
+        max_steps=max_steps or cfg.max_steps,
+        **({"train_sampling_strategy": "group_by_length"} if grouped else {}),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
@@ -166,14 +178,37 @@ def latest_complete_checkpoint(work_dir: Path) -> Path | None:
     return None
 
 
+def training_examples(records: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
+    """The train split, deduplicated, capped and weighted as configured."""
+    train = records[records["split"] == "train"]
+    if cfg.dedupe:
+        train = train.drop_duplicates(["input", "output"])
+    if cfg.max_train_examples:
+        train = train.sample(n=min(cfg.max_train_examples, len(train)), random_state=cfg.seed)
+    if cfg.abnormal_weight > 1 and len(train):
+        from radreport.clinical.labeler import Labeler, NEGATED, NO_FINDING
+
+        abnormal = [labels[NO_FINDING] == NEGATED for labels in Labeler().label(train["output"].tolist())]
+        train = pd.concat([train, *[train[abnormal]] * (cfg.abnormal_weight - 1)])
+    return train
+
+
+def trainer_class(backend: str, cfg: TrainConfig):
+    """trl's SFTTrainer; on CPU with compact_lm_head, the subclass that computes the LM head where the loss is."""
+    if backend == "cpu-lora" and cfg.compact_lm_head:
+        from radreport.cpu_speed import CompactHeadSFTTrainer
+
+        return CompactHeadSFTTrainer
+    from trl import SFTTrainer
+
+    return SFTTrainer
+
+
 def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, callbacks=()) -> CheckpointSet:
     """Fine-tune LoRA adapters on the train split; returns every saved checkpoint in `out_dir`."""
     from datasets import Dataset
-    from trl import SFTTrainer
 
-    train = records[records["split"] == "train"]
-    if cfg.max_train_examples:
-        train = train.sample(n=min(cfg.max_train_examples, len(train)), random_state=cfg.seed)
+    train = training_examples(records, cfg)
     validation = records[records["split"] == "validation"]
     validation = validation.sample(n=min(cfg.eval_loss_examples, len(validation)), random_state=cfg.seed)
     if train.empty:
@@ -183,6 +218,9 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     tracking.set_tags({"train_backend": backend, "train_backend_reason": why})
     model_path = resolve_model(cfg.model)
     model, tokenizer, peft_config = load_for_training(backend, model_path, cfg)
+    if backend == "cpu-lora":
+        tracking.set_tags({"cpu_base_dtype": str(model.dtype).removeprefix("torch."),
+                           "cpu_lm_head": "supervised positions" if cfg.compact_lm_head else "every position"})
     tokenizer.padding_side = "right"
     rows = prompt_completion(train)
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
@@ -196,11 +234,12 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
         tracking.set_tags({"train_resumed_from": resume_from.name})
     elif work_dir.exists():
         shutil.rmtree(work_dir)  # a fresh start: no checkpoint of an earlier attempt may be mistaken for this run's
-    trainer = SFTTrainer(model=model, args=sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows)),
-                         train_dataset=Dataset.from_list(rows),
-                         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-                         processing_class=tokenizer, peft_config=peft_config,
-                         callbacks=[stop_on_non_finite(), retention(cfg.keep_last_checkpoints), *callbacks])
+    steps = optimizer_steps(cfg, len(rows))
+    trainer = trainer_class(backend, cfg)(
+        model=model, args=sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows), max_steps=steps),
+        train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tokenizer, peft_config=peft_config,
+        callbacks=[stop_on_non_finite(), retention(cfg.keep_last_checkpoints), *callbacks])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
@@ -210,7 +249,7 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
             trainer.evaluate()
         prune_checkpoints(work_dir, cfg.keep_last_checkpoints, trainer.state.best_global_step)
     tokens = next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), 0)
-    summary = {"backend": backend, "train_examples": len(rows), "truncated_examples": overlong,
+    summary = {"backend": backend, "train_examples": len(rows), "distinct_train_examples": len(train.drop_duplicates()), "truncated_examples": overlong,
                "eval_loss_examples": len(eval_rows), "train_seconds": round(seconds, 1),
                "final_train_loss": result.training_loss, "global_step": trainer.state.global_step,
                "resumed_from_step": checkpoint_step(resume_from) if resume_from else 0,

@@ -37,6 +37,10 @@ def test_iu_xray_csv_uses_the_r2gen_split(iu_xray):
     assert reports.loc["2", "split"] == "test"  # CXR2_IM-0652 is in R2Gen's test split
     assert reports.loc["1", "image_ids"] == "1_IM-0001-4001.dcm.png;1_IM-0001-3001.dcm.png"
     assert "XXXX" in reports.loc["1", "impression"]  # de-identification placeholders are kept
+    test = reports[reports["split"] == "test"]
+    both = test[(test["findings"] != "") & (test["impression"] != "")]
+    assert len(both) == 590  # exactly R2Gen's test split: studies outside it train
+    assert counts["split_outside_r2gen_to_train"] > 0 and set(reports["split"]) == {"train", "validation", "test"}
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):

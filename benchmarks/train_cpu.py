@@ -1,0 +1,99 @@
+"""cpu-lora training throughput: trl's default path vs the project's (LM head at supervised positions, bf16 frozen
+base where the CPU computes bf16 natively, batches grouped by length), on the same IU X-Ray training rows.
+
+    python benchmarks/train_cpu.py [--rows 64] [--steps 10] [--batch-size 8] [--model embedded:gemma-3-270m]
+
+Three runs of one warm-up step plus --steps timed steps, same seed and LoRA settings:
+  reference  trl's SFTTrainer as it comes: fp32, the LM head at every position, random batches
+  kernels    the two kernels, the same random batches: its per-step losses are compared with reference's
+  project    kernels plus length-grouped batches: what train.* defaults run
+Last line: JSON with baseline_tokens_per_s, tokens_per_s, speedup and max_loss_diff.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = {"reference": dict(compact_lm_head=False, cpu_bf16_base="off", group_by_length=False),
+            "kernels": dict(compact_lm_head=True, cpu_bf16_base="auto", group_by_length=False),
+            "project": dict(compact_lm_head=True, cpu_bf16_base="auto", group_by_length=True)}
+
+
+def step_timer():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.seconds = []
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return StepTimer()
+
+
+def run(records, model: str, settings: dict, steps: int, batch_size: int) -> dict:
+    from radreport.config import TrainConfig
+    from radreport.training import train_lora
+
+    config = TrainConfig(model=model, backend="cpu-lora", max_steps=steps + 1, save_steps=steps + 1,
+                         batch_size=batch_size, logging_steps=1, warmup_steps=0, eval_loss_examples=0, resume=False,
+                         **settings)
+    timer = step_timer()
+    out = train_lora(records, config, "findings_to_impression", Path(tempfile.mkdtemp()), callbacks=[timer])
+    history = [e for e in out.log_history if "loss" in e]
+    tokens = [b["num_tokens"] - a["num_tokens"] for a, b in zip(history, history[1:])]  # steps 2.., after warm-up
+    return {"losses": [e["loss"] for e in history], "tokens": sum(tokens), "seconds": sum(timer.seconds[1:])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/iu_xray"), help="IU X-Ray folder")
+    parser.add_argument("--model", default="embedded:gemma-3-270m")
+    parser.add_argument("--rows", type=int, default=64, help="training rows (the first N of the train split)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps after one warm-up step")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+
+    from ops.env import configure
+
+    configure(tempfile.mkdtemp(prefix="radreport-bench-train-cpu-"))
+    from radreport.config import StructuringConfig
+    from radreport.cpu_speed import cpu_computes_bf16
+    from radreport.formatting import alpaca_records
+    from radreport.ingest import ingest
+    from radreport.structuring.run import structure_reports
+
+    structured = structure_reports(ingest([args.data]).reports, StructuringConfig())[0]
+    records, _ = alpaca_records(structured, "findings_to_impression")
+    records = records[records["split"] == "train"].head(args.rows)
+    results = {name: run(records, args.model, settings, args.steps, args.batch_size)
+               for name, settings in VARIANTS.items()}
+    reference = results["reference"]
+    speed = {name: r["tokens"] / r["seconds"] for name, r in results.items()}
+    loss_diff = max(abs(a - b) for a, b in zip(reference["losses"], results["kernels"]["losses"]))
+    print(f"{args.model}, LoRA r=16, {len(records)} IU X-Ray rows, batch {args.batch_size}, {args.steps} timed steps "
+          f"after 1 warm-up; CPU native bf16: {cpu_computes_bf16()}")
+    print(f"{'run':<10} {'s/step':>7} {'tokens/s':>9} {'speedup':>8}  losses (every step)")
+    for name, r in results.items():
+        print(f"{name:<10} {r['seconds'] / args.steps:>7.2f} {speed[name]:>9.1f} {speed[name] / speed['reference']:>7.2f}x"
+              f"  {' '.join(f'{x:.3f}' for x in r['losses'])}")
+    print(f"largest per-step loss difference, reference vs kernels (same batches): {loss_diff:.4f}")
+    print(json.dumps({"baseline_tokens_per_s": round(speed["reference"], 1), "tokens_per_s": round(speed["project"], 1),
+                      "speedup": round(speed["project"] / speed["reference"], 2),
+                      "kernels_speedup": round(speed["kernels"] / speed["reference"], 2),
+                      "max_loss_diff": round(loss_diff, 4), "rows": len(records), "steps": args.steps,
+                      "batch_size": args.batch_size}))
+
+
+if __name__ == "__main__":
+    main()
