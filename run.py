@@ -96,6 +96,8 @@ def parse_args(argv):
     evaluate.add_argument("--data", help="reports (overrides data.path)")
     evaluate.add_argument("--split", default="test", choices=["validation", "test"])
     evaluate.add_argument("--max-examples", type=int, default=100_000)
+    evaluate.add_argument("--json", action="store_true",
+                          help="print one JSON object: corpus scores keyed by system (model, each baseline, base)")
 
     promote = sub.add_parser("promote", help="run the promotion gate for one registered version")
     promote.add_argument("version", type=int)
@@ -332,8 +334,10 @@ def report_run(run, seconds: float) -> None:
     best_step = evaluation.outputs["best_step"][0].load()
     decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
     print(f"\nrun {run.name}: {run.status.value} in {seconds:.0f} s; cached steps: {', '.join(cached) or 'none'}")
-    print(f"ROUGE-L on held-out texts: untuned base {scores.loc['base', 'rougeL']:.4f}, "
-          f"fine-tuned (step {best_step}) {scores.loc[f'step-{best_step}', 'rougeL']:.4f}")
+    shown = [m for m in ("rougeL", "bleu4", "clinical_f1_micro", "abnormal_recall") if m in scores.columns]
+    systems = [s for s in scores.index if not s.startswith("step-")] + [f"step-{best_step}"]
+    table = scores.loc[systems, shown].rename(index={f"step-{best_step}": f"fine-tuned (step {best_step})"})
+    print(f"held-out scores, the fine-tuned model beside every baseline:\n{table.round(4).to_string()}")
     again = "already registered: " if decision["already_registered"] else ""
     print(f"registry: {decision['model_name']} v{decision['version']} -> {decision['alias']} ({again}{decision['reason']})")
     print(f"dashboards (MLflow UI + ZenML: runs, metrics, lineage): python run.py dashboard --home {home()}")
@@ -435,11 +439,13 @@ def cmd_export(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    import json
     import tempfile
 
     from radreport.evaluation import evaluate_checkpoints
     from radreport.registry import download_checkpoint, resolve_version
 
+    started = time.perf_counter()
     config = text_only(load_pipeline_config(args.config, args.data), args.config, "evaluate")
     client = registry_client()
     version = resolve_version(client, args.name, args.version)
@@ -448,8 +454,12 @@ def cmd_evaluate(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = download_checkpoint(client, args.name, version, Path(tmp) / "checkpoint")
         result = evaluate_checkpoints(checkpoints, records, eval_config)
+    if args.json:
+        print(json.dumps(result.by_system))
+        return
     scores = result.scores.rename(index={f"step-{result.best_step}": f"{args.name} v{version}"})
-    print(f"{args.split} split, {len(result.examples)} examples\n{scores.round(4).to_string()}\n" + "\n".join(result.notes))
+    print(f"{args.split} split, {len(result.examples)} examples, {time.perf_counter() - started:.0f} s\n"
+          f"{scores.round(4).to_string()}\n" + "\n".join(result.notes))
 
 
 def registry_client():

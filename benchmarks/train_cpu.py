@@ -46,7 +46,7 @@ def run(records, model: str, settings: dict, steps: int, batch_size: int) -> dic
     from radreport.training import train_lora
 
     config = TrainConfig(model=model, backend="cpu-lora", max_steps=steps + 1, save_steps=steps + 1,
-                         batch_size=batch_size, logging_steps=1, warmup_steps=0, eval_loss_examples=0, resume=False,
+                         batch_size=batch_size, logging_steps=1, eval_loss_examples=0, resume=False,
                          **settings)
     timer = step_timer()
     out = train_lora(records, config, "findings_to_impression", Path(tempfile.mkdtemp()), callbacks=[timer])
@@ -68,7 +68,7 @@ def main() -> None:
 
     configure(tempfile.mkdtemp(prefix="radreport-bench-train-cpu-"))
     from radreport.config import StructuringConfig
-    from radreport.cpu_speed import cpu_computes_bf16
+    from radreport.models import cpu_computes_bf16
     from radreport.formatting import alpaca_records
     from radreport.ingest import ingest
     from radreport.structuring.run import structure_reports

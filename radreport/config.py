@@ -69,6 +69,7 @@ class TrainConfig(Section):
     epochs: Optional[float] = Field(None, gt=0, description="Passes over the (weighted) training examples; sets the number of optimizer steps when given.")
     abnormal_weight: int = Field(1, ge=1, description="Training examples whose target the observation labeler finds abnormal are seen this many times as often (1: as they come). Fights collapse to the most common 'normal' text.")
     dedupe: bool = Field(False, description="Drop training examples whose (input, output) pair repeats an earlier one.")
+    retrieval: bool = Field(False, description="Retrieval-augmented prompts: each prompt shows the closest training example's input and output (TF-IDF, preferring one that asserts the same observations). The index, i.e. the training inputs and outputs, is stored with the checkpoints and the registered model.")
     cpu_bf16_base: Literal["auto", "on", "off"] = Field("auto", description="cpu-lora: frozen base weights in bf16 (LoRA weights and optimizer stay fp32). auto: where the CPU computes bf16 natively (AVX-512 BF16 / AMX), else fp32.")
     compact_lm_head: bool = Field(True, description="cpu-lora: compute the LM head only at supervised positions (the same loss; trl scores every position off Triton devices).")
     group_by_length: bool = Field(True, description="cpu-lora: batch examples of similar length together, so padding stays small.")
@@ -113,7 +114,8 @@ class VisionTrainConfig(Section):
 
 METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
                 "bertscore_p", "bertscore_r", "bertscore_f1", "clinical_f1_micro", "clinical_f1_macro",
-                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement", "green")
+                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement", "green", "distinct_outputs",
+                "top_output_share")
 MetricName = Literal[METRIC_NAMES]
 
 
@@ -168,6 +170,7 @@ class PromotionConfig(Section):
     metric: MetricName = Field("rougeL", description="Headline metric shown in listings.")
     floors: dict[MetricName, float] = Field({"rougeL": 0.0}, description="Absolute minimum per metric to become champion.")
     margins: dict[MetricName, float] = Field({"rougeL": 0.0}, description="How far below the champion each metric may be and still win (0: must not be worse).")
+    beat_baselines: list[MetricName] = Field(["rougeL", "clinical_f1_micro"], description="Metrics on which the candidate must score above every baseline of its own evaluation (constant, nearest neighbour, copy input, positive sentences, the untuned base model) to become champion, with or without a champion ([]: off).")
     min_human_rating: Optional[float] = Field(None, ge=1, le=5, description="When ratings exist for the version: minimum mean rating of the model's texts.")
     significance: Optional[float] = Field(None, gt=0, lt=1, description="When set, beating the champion on `metric` must also be significant at this level (paired approximate randomisation on the same held-out examples); otherwise a win within noise does not promote.")
 

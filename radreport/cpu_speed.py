@@ -11,10 +11,7 @@ import torch
 import torch.nn.functional as F
 from trl import SFTTrainer
 
-
-def cpu_computes_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (emulated bf16 is slower than fp32)."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+from radreport.models import cpu_computes_bf16
 
 
 def base_dtype(setting: str) -> torch.dtype:

@@ -1,25 +1,27 @@
-"""Score the untuned base model, a trivial baseline and every checkpoint on held-out records; pick the best."""
+"""Score the baselines, the untuned base model and every checkpoint on held-out records; pick the best."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
 
 from radreport import tracking
+from radreport.baselines import BASELINES, baseline_outputs
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
-from radreport.formatting import prompt
 from radreport.generation import generate
 from radreport.metrics import MetricSuite
-from radreport.models import load_model, load_tokenizer, resolve_model
+from radreport.models import load_tokenizer, resolve_model
 from radreport.paths import home
+from radreport.retrieval import prompts_for
 from radreport.structuring import structure
 
-BASE, TRIVIAL = "base", "trivial"
+BASE = "base"
 
 
 @dataclass
 class Evaluation:
-    scores: pd.DataFrame       # one row per system (trivial, base, step-N), one column per metric
+    scores: pd.DataFrame       # one row per system (baselines, base, step-N), one column per metric
     regions: pd.DataFrame      # system, region, n, metric columns ("absent" regions are left out)
     examples: pd.DataFrame     # per example: input, reference, each system's text and per-example scores
     best_step: int
@@ -30,24 +32,31 @@ class Evaluation:
     def best(self) -> dict:
         return self.scores.loc[f"step-{self.best_step}"].to_dict()
 
+    @property
+    def by_system(self) -> dict[str, dict]:
+        """Corpus scores keyed by system: `model` (the best checkpoint), each baseline and `base`."""
+        others = [s for s in self.scores.index if not s.startswith("step-")]
+        return {"model": self.best, **self.scores.loc[others].to_dict(orient="index")}
 
-def load_adapters(checkpoints: CheckpointSet, steps: list[int]):
-    """The base model with the given checkpoints' adapters loaded by name ('step-N'); the first is active. For
-    inference: on CPU the linear layers multiply in oneDNN."""
+
+def inference_model(checkpoints: CheckpointSet, step: int | None = None):
+    """The untuned base model (step None), or the base with checkpoint `step`'s adapter merged in: generation
+    costs what the base model costs. bf16 where the hardware computes it natively, else fp32 (see models)."""
     from peft import PeftModel
+    from transformers import AutoModelForCausalLM
 
-    from radreport.onednn import use_onednn_linears
+    from radreport.models import load_for_inference
 
-    base = load_model(resolve_model(checkpoints.manifest["base_model"]))
-    model = PeftModel.from_pretrained(base, checkpoints.adapter(steps[0]), adapter_name=f"step-{steps[0]}")
-    for step in steps[1:]:
-        model.load_adapter(checkpoints.adapter(step), adapter_name=f"step-{step}")
-    return use_onednn_linears(model), load_tokenizer(checkpoints.tokenizer)
+    model = load_for_inference(AutoModelForCausalLM, resolve_model(checkpoints.manifest["base_model"]))
+    if step is None:
+        return model
+    return PeftModel.from_pretrained(model, checkpoints.adapter(step)).merge_and_unload()
 
 
-def trivial_baseline(records: pd.DataFrame) -> str:
-    """The most common training output: a model must beat saying this every time."""
-    return records.loc[records["split"] == "train", "output"].mode().iloc[0]
+def collapse(texts: list[str]) -> dict[str, float]:
+    """How far a system has collapsed onto one text: distinct outputs, and the share equal to the most common."""
+    counts = Counter(texts)
+    return {"distinct_outputs": float(len(counts)), "top_output_share": counts.most_common(1)[0][1] / len(texts)}
 
 
 def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: EvalConfig) -> Evaluation:
@@ -55,19 +64,18 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
     if held_out.empty:
         raise ValueError(f"no records in the {cfg.split} split to evaluate on")
     steps = checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
-    prompts = [prompt(r.instruction, r.input) for r in held_out.itertuples(index=False)]
+    prompts = prompts_for(checkpoints, held_out["instruction"].tolist(), held_out["input"].tolist())
     references = held_out["output"].tolist()
     suite = metric_suite(cfg)
-    model, tokenizer = load_adapters(checkpoints, steps)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
-    examples[TRIVIAL] = trivial_baseline(records)
-    with model.disable_adapter():
-        examples[BASE] = generate(model, tokenizer, prompts, cfg.batch_size, cfg.max_new_tokens, desc="base model")
-    for step in steps:
-        model.set_adapter(f"step-{step}")
-        examples[f"step-{step}"] = generate(model, tokenizer, prompts, cfg.batch_size, cfg.max_new_tokens,
-                                            desc=f"step-{step}")
-    scores, regions = score_systems(suite, references, examples, [TRIVIAL, BASE] + [f"step-{s}" for s in steps])
+    for system, texts in baseline_outputs(records[records["split"] == "train"], examples["input"].tolist()).items():
+        examples[system] = texts
+    tokenizer = load_tokenizer(checkpoints.tokenizer)
+    for step in [None, *steps]:
+        system = BASE if step is None else f"step-{step}"
+        examples[system] = generate(inference_model(checkpoints, step), tokenizer, prompts, cfg.batch_size,
+                                    cfg.max_new_tokens, desc=system)
+    scores, regions = score_systems(suite, references, examples, [*BASELINES, BASE] + [f"step-{s}" for s in steps])
     best_step = int(scores.loc[[f"step-{s}" for s in steps], cfg.select_metric].idxmax().split("-")[1])
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[f"step-{best_step}"].items()}})
     return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes)
@@ -87,6 +95,7 @@ def score_systems(suite: MetricSuite, references: list[str], examples: pd.DataFr
     rows, region_rows = {}, []
     for system in systems:
         rows[system], per_example = suite.score(references, examples[system].tolist())
+        rows[system].update(collapse(examples[system].tolist()))
         examples[[f"{system}.{c}" for c in per_example.columns]] = per_example.values
         step = int(system.split("-")[1]) if system.startswith("step-") else None
         prefix = "eval_" if step is not None else f"eval_{system}_"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from radreport.checkpoints import CheckpointSet
 from radreport.models import resolve_model
+from radreport.retrieval import FILE as RETRIEVAL_FILE
 
 DTYPES = ("bfloat16", "float16", "float32")
 FOUR_BIT_BACKENDS = ("unsloth", "hf-qlora")
@@ -47,6 +48,8 @@ def sixteen_bit_base(manifest: dict, base: str | None) -> Path | str:
 def export_adapter(checkpoints: CheckpointSet, step: int, out: Path) -> Path:
     shutil.copytree(checkpoints.adapter(step), out)
     shutil.copytree(checkpoints.tokenizer, out / "tokenizer")
+    if (Path(checkpoints.path) / RETRIEVAL_FILE).exists():
+        shutil.copy2(Path(checkpoints.path) / RETRIEVAL_FILE, out / RETRIEVAL_FILE)
     (out / "radreport.json").write_text(json.dumps({**checkpoints.manifest, "step": step}, indent=2))
     return out
 

@@ -8,11 +8,12 @@ import pandas as pd
 
 from radreport.structuring import REGIONS, render
 
-PROMPT_TEMPLATE = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-)
+PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
+            "Write a response that appropriately completes the request.\n\n")
+PROMPT_TEMPLATE = PREAMBLE + "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+# Retrieval-augmented (train.retrieval): the closest training example first, the input last, next to the response.
+RETRIEVAL_TEMPLATE = (PREAMBLE + "### Instruction:\n{instruction}\n\n### Example input:\n{example_input}\n\n"
+                      "### Example response:\n{example_output}\n\n### Input:\n{input}\n\n### Response:\n")
 INSTRUCTIONS = {
     "findings_to_impression": "Summarize the chest X-ray findings into a concise radiology impression.",
     "impression_to_findings": "Write the findings section of a chest X-ray report consistent with this impression.",
@@ -42,11 +43,16 @@ def alpaca_records(structured: pd.DataFrame, task: str) -> tuple[pd.DataFrame, i
     return pd.DataFrame(rows, columns=RECORD_COLUMNS), len(structured) - len(rows)
 
 
-def prompt(instruction: str, input_text: str) -> str:
-    return PROMPT_TEMPLATE.format(instruction=instruction, input=input_text)
+def prompt(instruction: str, input_text: str, example: tuple[str, str] | None = None) -> str:
+    """The plain Alpaca prompt, or with `example` (a training input and its output) the retrieval-augmented one."""
+    if example is None:
+        return PROMPT_TEMPLATE.format(instruction=instruction, input=input_text)
+    return RETRIEVAL_TEMPLATE.format(instruction=instruction, input=input_text, example_input=example[0],
+                                     example_output=example[1])
 
 
-def prompt_completion(records: pd.DataFrame) -> list[dict]:
-    """trl's prompt/completion rows: the loss falls on the completion only."""
-    return [{"prompt": prompt(r.instruction, r.input), "completion": r.output}
-            for r in records.itertuples(index=False)]
+def prompt_completion(records: pd.DataFrame, examples: list[tuple[str, str]] | None = None) -> list[dict]:
+    """trl's prompt/completion rows: the loss falls on the completion only. `examples`: one per record."""
+    examples = examples or [None] * len(records)
+    return [{"prompt": prompt(r.instruction, r.input, example), "completion": r.output}
+            for r, example in zip(records.itertuples(index=False), examples)]

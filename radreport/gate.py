@@ -44,6 +44,16 @@ def metrics_of(tags: dict) -> dict:
     return {k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")}
 
 
+def baselines_of(tags: dict) -> dict[str, dict]:
+    """{system: {metric: value}} from the version's `baseline.<system>.<metric>` tags."""
+    baselines: dict[str, dict] = {}
+    for key, value in tags.items():
+        if key.startswith("baseline."):
+            system, metric = key.removeprefix("baseline.").split(".", 1)
+            baselines.setdefault(system, {})[metric] = float(value)
+    return baselines
+
+
 def champion_history(client: MlflowClient, name: str) -> list[int]:
     value = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
     return [int(v) for v in value.split(",") if v]
@@ -96,7 +106,7 @@ def gate_version(client: MlflowClient, name: str, version: int, policy: Promotio
         else:
             p_value = paired_p_value(client, name, version, current.version, policy.metric) \
                 if champion is not None and policy.significance is not None else None
-            decision, action = decide(candidate, champion, policy, rating, p_value), "gate"
+            decision, action = decide(candidate, champion, policy, rating, p_value, baselines_of(tags)), "gate"
         if not (current and current.version == version):  # re-gating the champion records, never demotes
             set_alias(client, name, decision.alias, version)
         return record(client, name, version, action, decision, by, candidate, champion,

@@ -72,15 +72,23 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bf16 matrix instructions (emulated bf16 is slower than fp32)."""
+    import torch
+
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def load_for_inference(model_class, path):
-    """bf16 on the GPU when there is one, else fp32 on the CPU (see load_model) with oneDNN linear layers."""
+    """bf16 on the GPU, and on a CPU that computes bf16 natively (~2.3x fp32 GEMMs on AVX-512 BF16); else fp32 on the
+    CPU with oneDNN linear layers (see onednn)."""
     import torch
 
     from radreport.onednn import use_onednn_linears
 
     cuda = torch.cuda.is_available()
-    return use_onednn_linears(model_class.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32,
-                                                          device_map={"": 0} if cuda else None))
+    dtype = torch.bfloat16 if cuda or cpu_computes_bf16() else torch.float32
+    return use_onednn_linears(model_class.from_pretrained(path, dtype=dtype, device_map={"": 0} if cuda else None))
 
 
 def load_model(path: Path, dtype=None):

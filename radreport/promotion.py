@@ -1,7 +1,9 @@
 """The promotion gate: a pure decision from the candidate's and the champion's numbers and a policy.
 
-Rules, all of which must pass: absolute floors per metric; per-metric margins against the current champion
-(skipped when there is none); and, when the version has been rated by radiologists, a minimum mean rating.
+Rules, all of which must pass: absolute floors per metric; scores above every baseline of the candidate's own
+evaluation on named metrics (so no trivial system can be promoted, champion or not); per-metric margins against the
+current champion (skipped when there is none); and, when the version has been rated by radiologists, a minimum mean
+rating.
 """
 
 from dataclasses import dataclass, field
@@ -22,9 +24,11 @@ class Decision:
 
 
 def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
-           human_rating: Optional[float] = None, p_value: Optional[float] = None) -> Decision:
+           human_rating: Optional[float] = None, p_value: Optional[float] = None,
+           baselines: Optional[dict[str, dict]] = None) -> Decision:
     """`p_value`: of the candidate's difference from the champion on `policy.metric` (same examples), when the
-    policy asks for significance; None there means the two could not be compared."""
+    policy asks for significance; None there means the two could not be compared. `baselines`: each baseline's
+    scores on the candidate's evaluation examples ({system: {metric: value}}); none on record fails the rule."""
     failed, checks = [], []
 
     def check(ok: bool, text: str) -> None:
@@ -37,6 +41,16 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
             check(False, f"floor {metric}: the candidate has no {metric} score")
             continue
         check(candidate[metric] >= floor, f"floor {metric}={candidate[metric]:.4f} >= {floor:.4f}")
+    for metric in policy.beat_baselines:
+        if not baselines:
+            check(False, f"baselines {metric}: no baseline scores on record for the candidate")
+            continue
+        for system, scores in baselines.items():
+            if metric not in candidate or metric not in scores:
+                check(False, f"baseline {system} {metric}: no {metric} score to compare")
+            else:
+                check(candidate[metric] > scores[metric],
+                      f"beats {system} on {metric}: {candidate[metric]:.4f} > {scores[metric]:.4f}")
     if champion is not None:
         for metric, margin in policy.margins.items():
             if metric not in candidate:

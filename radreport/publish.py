@@ -19,8 +19,9 @@ def adapter_sha256(adapter_dir: Path) -> str:
 
 
 def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerprint: str, model_name: str,
-            policy: PromotionConfig, extra_tags: dict) -> dict:
-    """Register (once per adapter) and gate one checkpoint. Needs an active MLflow run."""
+            policy: PromotionConfig, extra_tags: dict, baselines: dict[str, dict] | None = None) -> dict:
+    """Register (once per adapter) and gate one checkpoint. Needs an active MLflow run. `baselines`: each baseline's
+    scores on the same evaluation ({system: {metric: value}}), kept with the version for the gate."""
     client = MlflowClient()
     run = mlflow.active_run()
     sha = adapter_sha256(checkpoints.adapter(step))
@@ -37,7 +38,9 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
         tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
                 "takes_images": manifest.get("takes_images", False),
                 "data_fingerprint": data_fingerprint,
-                **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()}, **extra_tags}
+                **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()},
+                **{f"baseline.{system}.{k}": round(float(v), 6) for system, scores in (baselines or {}).items()
+                   for k, v in scores.items()}, **extra_tags}
         version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
     by = f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}"
     entry = gate_version(client, model_name, version, policy, by=by)

@@ -85,6 +85,7 @@ def download_checkpoint(client: MlflowClient, name: str, version: int, out: Path
     import mlflow
 
     from radreport.checkpoints import CheckpointSet
+    from radreport.retrieval import FILE as RETRIEVAL_FILE
 
     source = client.get_model_version(name, str(version)).source
     bundle = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(out / "download"),
@@ -95,6 +96,8 @@ def download_checkpoint(client: MlflowClient, name: str, version: int, out: Path
     for file in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copy2(bundle / file, step_dir / file)
     shutil.copytree(bundle / "tokenizer", out / "tokenizer")
+    if (bundle / RETRIEVAL_FILE).exists():
+        shutil.copy2(bundle / RETRIEVAL_FILE, out / RETRIEVAL_FILE)
     (out / "manifest.json").write_text(json.dumps(manifest))
     (out / "log_history.json").write_text("[]")
     return CheckpointSet(str(out))

@@ -4,11 +4,13 @@ region-structured reports for a study's images (image models)."""
 import json
 from pathlib import Path
 
-from radreport.evaluation import load_adapters
-from radreport.formatting import INSTRUCTIONS, prompt
+from radreport.evaluation import inference_model
+from radreport.formatting import INSTRUCTIONS
 from radreport.generation import generate
+from radreport.models import load_tokenizer
 from radreport.paths import home
 from radreport.registry import download_checkpoint
+from radreport.retrieval import prompts_for
 
 
 class RegisteredModel:
@@ -27,7 +29,8 @@ class RegisteredModel:
 
             self.model, self.tokenizer = load_vision_adapter(self.checkpoints, self.checkpoints.steps[-1])
         else:
-            self.model, self.tokenizer = load_adapters(self.checkpoints, self.checkpoints.steps)
+            self.model = inference_model(self.checkpoints, self.checkpoints.steps[-1])
+            self.tokenizer = load_tokenizer(self.checkpoints.tokenizer)
 
     def generate(self, inputs: list, batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
         """Findings texts for a text model; lists of image paths (one list per study) for an image model."""
@@ -37,7 +40,7 @@ class RegisteredModel:
             records = [{"images": json.dumps(paths), "prompt": self.checkpoints.manifest["prompt_template"]}
                        for paths in inputs]
             return generate_reports(self.model, self.tokenizer, records, max_new_tokens, batch_size)
-        prompts = [prompt(INSTRUCTIONS[self.task], text) for text in inputs]
+        prompts = prompts_for(self.checkpoints, [INSTRUCTIONS[self.task]] * len(inputs), inputs)
         return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc="generating")
 
 

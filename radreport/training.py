@@ -14,9 +14,10 @@ from radreport import tracking
 from radreport.backends import select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
-from radreport.formatting import PROMPT_TEMPLATE, prompt_completion
+from radreport.formatting import PROMPT_TEMPLATE, RETRIEVAL_TEMPLATE, prompt_completion
 from radreport.models import load_model, load_tokenizer, resolve_model
 from radreport.paths import home
+from radreport.retrieval import ExampleIndex
 
 log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -186,9 +187,9 @@ def training_examples(records: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
     if cfg.max_train_examples:
         train = train.sample(n=min(cfg.max_train_examples, len(train)), random_state=cfg.seed)
     if cfg.abnormal_weight > 1 and len(train):
-        from radreport.clinical.labeler import Labeler, NEGATED, NO_FINDING
+        from radreport.clinical.labeler import NEGATED, NO_FINDING, shared_labeler
 
-        abnormal = [labels[NO_FINDING] == NEGATED for labels in Labeler().label(train["output"].tolist())]
+        abnormal = [labels[NO_FINDING] == NEGATED for labels in shared_labeler().label(train["output"].tolist())]
         train = pd.concat([train, *[train[abnormal]] * (cfg.abnormal_weight - 1)])
     return train
 
@@ -222,11 +223,12 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
         tracking.set_tags({"cpu_base_dtype": str(model.dtype).removeprefix("torch."),
                            "cpu_lm_head": "supervised positions" if cfg.compact_lm_head else "every position"})
     tokenizer.padding_side = "right"
-    rows = prompt_completion(train)
+    index, examples = ExampleIndex.of_training(train) if cfg.retrieval else (None, None)
+    rows = prompt_completion(train, examples)
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
     if overlong:
         log.warning("%d of %d training examples exceed max_length=%d and are truncated", overlong, len(rows), cfg.max_length)
-    eval_rows = prompt_completion(validation)
+    eval_rows = prompt_completion(validation, index.examples(validation["input"].tolist()) if index else None)
     work_dir = run_dir(rows, cfg, task)
     resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
     if resume_from:
@@ -256,7 +258,10 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
                "best_eval_loss_step": trainer.state.best_global_step,
                "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": round(peak_memory_gb(backend), 2)}
     tracking.log_metrics({k: v for k, v in summary.items() if k != "global_step"})
-    return collect_checkpoints(work_dir, out_dir, tokenizer, cfg, task, summary, trainer.state.log_history)
+    checkpoints = collect_checkpoints(work_dir, out_dir, tokenizer, cfg, task, summary, trainer.state.log_history)
+    if index:
+        index.save(out_dir)
+    return checkpoints
 
 
 def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, cfg: TrainConfig, task: str,
@@ -272,7 +277,8 @@ def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, cfg: TrainConf
     shutil.rmtree(work_dir)
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(out_dir / "tokenizer")
-    manifest = {"base_model": cfg.model, "task": task, "prompt_template": PROMPT_TEMPLATE,
+    template = RETRIEVAL_TEMPLATE if cfg.retrieval else PROMPT_TEMPLATE
+    manifest = {"base_model": cfg.model, "task": task, "prompt_template": template,
                 "train_config": cfg.model_dump(), "summary": summary}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (out_dir / "log_history.json").write_text(json.dumps(log_history, indent=2))

@@ -1,11 +1,12 @@
 """Held-out evaluation of an image -> report adapter: generated reports split into regions by their headings, then
-the metric suite overall and per region, beside a trivial baseline and the untuned base model."""
+the metric suite overall and per region, beside the constant baseline and the untuned base model."""
 
 import pandas as pd
 
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
-from radreport.evaluation import BASE, TRIVIAL, Evaluation, metric_suite, score_systems, trivial_baseline
+from radreport.baselines import CONSTANT, constant_output
+from radreport.evaluation import BASE, Evaluation, metric_suite, score_systems
 from radreport.structuring import parse_regions
 from radreport.vision_training import generate_reports, load_vision_adapter
 
@@ -20,10 +21,10 @@ def evaluate_vision(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: Eval
     rows = held_out.to_dict("records")
     model, processor = load_vision_adapter(checkpoints, step)
     examples = held_out[["report_id", "images"]].assign(reference=references).reset_index(drop=True)
-    examples[TRIVIAL] = trivial_baseline(records)
+    examples[CONSTANT] = constant_output(records[records["split"] == "train"])
     with model.disable_adapter():
         examples[BASE] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
     examples[system] = generate_reports(model, processor, rows, cfg.max_new_tokens, cfg.batch_size)
     suite = metric_suite(cfg)
-    scores, regions = score_systems(suite, references, examples, [TRIVIAL, BASE, system], parse_regions)
+    scores, regions = score_systems(suite, references, examples, [CONSTANT, BASE, system], parse_regions)
     return Evaluation(scores, regions, examples, step, cfg.select_metric, suite.notes)

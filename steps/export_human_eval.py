@@ -8,11 +8,12 @@ from ops.lineage import link_runs
 from ops.stack import TRACKER
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig, HumanEvalConfig
-from radreport.evaluation import load_adapters
-from radreport.formatting import prompt
+from radreport.evaluation import inference_model
 from radreport.generation import generate
 from radreport.human_eval import blinded_packet, sample_cases
+from radreport.models import load_tokenizer
 from radreport.rater_form import publish_packet
+from radreport.retrieval import prompts_for
 
 
 @step(experiment_tracker=TRACKER)
@@ -28,8 +29,8 @@ def export_human_eval(checkpoints: CheckpointSet, best_step: int, records: pd.Da
     """
     link_runs()
     cases = sample_cases(records, "test", human_eval.cases, human_eval.seed)
-    model, tokenizer = load_adapters(checkpoints, [best_step])
-    prompts = [prompt(r.instruction, r.input) for r in cases.itertuples(index=False)]
+    model, tokenizer = inference_model(checkpoints, best_step), load_tokenizer(checkpoints.tokenizer)
+    prompts = prompts_for(checkpoints, cases["instruction"].tolist(), cases["input"].tolist())
     generated = generate(model, tokenizer, prompts, eval_config.batch_size, eval_config.max_new_tokens, desc="rater cases")
     sheet, key = blinded_packet(pd.DataFrame({"report_id": cases["report_id"].values, "findings": cases["input"].values,
                                               "radiologist": cases["output"].values, "model": generated}), human_eval.seed)

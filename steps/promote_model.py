@@ -24,10 +24,12 @@ def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFra
     try:
         tracking.log_params(flatten(run_config), prefix="config.")
         tracking.set_tags({"data_fingerprint": data_fingerprint})  # also when ingest was served from cache
-        metrics = scores.set_index("system").loc[f"step-{best_step}"].to_dict()
+        by_system = scores.set_index("system")
+        metrics = by_system.loc[f"step-{best_step}"].to_dict()
+        baselines = by_system.loc[[s for s in by_system.index if not s.startswith("step-")]].to_dict(orient="index")
         lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit(),
                    "zenml.model_version": zenml_model_version() or "none"}
-        decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage)
+        decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage, baselines)
         if not started_here:
             decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
                                                                     decision["alias"])

@@ -143,7 +143,7 @@ def test_clinical_metrics_in_the_suite_regions_and_score_command(tmp_path, capsy
 
 
 def test_promotion_rule_on_clinical_f1():
-    policy = PromotionConfig(floors={}, margins={"clinical_f1_micro": 0.0})
+    policy = PromotionConfig(floors={}, margins={"clinical_f1_micro": 0.0}, beat_baselines=[])
     worse = decide({"clinical_f1_micro": 0.30, "rougeL": 0.6}, {"clinical_f1_micro": 0.35, "rougeL": 0.5}, policy)
     assert worse.alias == "challenger" and "clinical_f1_micro" in worse.reason
     assert decide({"clinical_f1_micro": 0.36}, {"clinical_f1_micro": 0.35}, policy).alias == "champion"

@@ -21,7 +21,8 @@ def tiny_config(tmp_path_factory, tiny_model):
             "train": {"model": str(tiny_model), "max_steps": 4, "learning_rate": learning_rate, "save_steps": 2, "logging_steps": 1, "batch_size": 4},
             "eval": {"max_examples": 8, "max_new_tokens": 8},
             "human_eval": {"cases": 4},
-            "promotion": {"model_name": "radreport-test", "floors": {"rougeL": 0.0}, **promotion},
+            # A tiny random model cannot beat the baselines: the tests that need a champion turn that rule off.
+            "promotion": {"model_name": "radreport-test", "floors": {"rougeL": 0.0}, "beat_baselines": [], **promotion},
         }))
         return str(path)
     return write
@@ -79,15 +80,21 @@ def test_pipeline_runs_all_stages_registers_a_champion_and_caches(stack, tiny_co
 
 
 def test_a_version_that_fails_the_gate_becomes_challenger(stack, tiny_config, sample_path, capsys):
-    main(["run", "--config", tiny_config(learning_rate=1e-3, floors={"rougeL": 2.0}), "--data", str(sample_path)])
+    """A floor it misses, and the baselines of its own evaluation (the nearest-neighbour lookup) beating it."""
+    config = tiny_config(learning_rate=1e-3, floors={"rougeL": 2.0}, beat_baselines=["rougeL"])
+    main(["run", "--config", config, "--data", str(sample_path)])
     model = registry().get_registered_model("radreport-test")
     challenger = model.aliases["challenger"]
     assert model.aliases["champion"] != challenger
     tags = registry().get_model_version("radreport-test", challenger).tags
     assert tags["gate.reason"].startswith("floor rougeL") and zenml_stage(tags) == "staging"
+    nearest = float(tags["baseline.nearest_neighbour.rougeL"])
+    assert f"beats nearest_neighbour on rougeL: {float(tags['metric.rougeL']):.4f} > {nearest:.4f}" in tags["gate.reason"]
+    assert {"constant", "copy_input", "positive_sentences", "base"} <= {k.split(".")[1] for k in tags if k.startswith("baseline.")}
     capsys.readouterr()
     main(["models", "--name", "radreport-test"])
-    assert "challenger" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "challenger" in out and "beats nearest_neighbour on rougeL" in out
 
 
 def test_human_eval_sheet_is_blinded(stack):
@@ -154,6 +161,19 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack):
     winner = entries[-1]["version"]  # the later decision holds the alias, and history agrees
     assert int(model.aliases["champion"]) == int(winner)
     assert champion_history(registry(), "radreport-test")[-1] == int(winner)
+
+
+def test_evaluate_prints_every_system_as_json(stack, tiny_config, sample_path, capsys):
+    import json
+
+    capsys.readouterr()
+    main(["evaluate", "--name", "radreport-test", "--config", tiny_config(), "--data", str(sample_path),
+          "--split", "test", "--max-examples", "6", "--json"])
+    systems = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(systems) == {"model", "constant", "nearest_neighbour", "copy_input", "positive_sentences", "base"}
+    assert all({"rougeL", "bleu4", "clinical_f1_micro", "abnormal_recall", "distinct_outputs"} <= set(s)
+               for s in systems.values())
+    assert systems["constant"]["distinct_outputs"] == 1
 
 
 def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys):

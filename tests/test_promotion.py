@@ -1,7 +1,9 @@
 from radreport.config import PromotionConfig
 from radreport.promotion import decide
 
-POLICY = PromotionConfig(floors={"rougeL": 0.2, "bertscore_f1": 0.5}, margins={"rougeL": 0.005})
+POLICY = PromotionConfig(floors={"rougeL": 0.2, "bertscore_f1": 0.5}, margins={"rougeL": 0.005}, beat_baselines=[])
+BASELINES = {"constant": {"rougeL": 0.490, "clinical_f1_micro": 0.0}, "nearest_neighbour": {"rougeL": 0.687, "clinical_f1_micro": 0.300},
+             "copy_input": {"rougeL": 0.125, "clinical_f1_micro": 0.494}, "base": {"rougeL": 0.062, "clinical_f1_micro": 0.209}}
 
 
 def test_floors_decide_without_a_champion():
@@ -19,14 +21,14 @@ def test_margin_against_the_champion_names_both_values():
 
 
 def test_human_rating_rule_applies_only_when_ratings_exist():
-    policy = PromotionConfig(floors={}, margins={}, min_human_rating=3.5)
+    policy = PromotionConfig(floors={}, margins={}, min_human_rating=3.5, beat_baselines=[])
     assert decide({}, None, policy).promote
     assert not decide({}, None, policy, human_rating=3.2).promote
     assert decide({}, None, policy, human_rating=3.8).promote
 
 
 def test_significance_rule_needs_a_small_p_value_against_the_champion():
-    policy = PromotionConfig(floors={}, margins={"rougeL": 0.0}, significance=0.05)
+    policy = PromotionConfig(floors={}, margins={"rougeL": 0.0}, significance=0.05, beat_baselines=[])
     champion = {"rougeL": 0.30}
     assert decide({"rougeL": 0.35}, champion, policy, p_value=0.01).promote
     failed = decide({"rougeL": 0.35}, champion, policy, p_value=0.20)
@@ -36,9 +38,33 @@ def test_significance_rule_needs_a_small_p_value_against_the_champion():
 
 
 def test_missing_scores_are_named_not_crashed_on():
-    policy = PromotionConfig(floors={"bertscore_f1": 0.3}, margins={"bertscore_f1": 0.0, "rougeL": 0.0})
+    policy = PromotionConfig(floors={"bertscore_f1": 0.3}, margins={"bertscore_f1": 0.0, "rougeL": 0.0}, beat_baselines=[])
     old_champion = {"rougeL": 0.4}  # registered before BERTScore was computed
     decision = decide({"rougeL": 0.45, "bertscore_f1": 0.6}, old_champion, policy)
     assert decision.promote and "skipped: margin bertscore_f1, the champion has no bertscore_f1 score" in decision.checks
     failed = decide({"rougeL": 0.45}, None, policy)
     assert not failed.promote and "candidate has no bertscore_f1" in failed.reason
+
+
+def test_a_candidate_a_baseline_beats_is_refused_even_without_a_champion():
+    """Today's demo champion (README before the fix): ROUGE-L at the constant's level, clinical F1 below copying."""
+    policy = PromotionConfig()  # the default rule: above every baseline on rougeL and clinical_f1_micro
+    collapsed = decide({"rougeL": 0.488, "clinical_f1_micro": 0.149}, None, policy, baselines=BASELINES)
+    assert collapsed.alias == "challenger"
+    assert "beats constant on rougeL: 0.4880 > 0.4900" in collapsed.reason
+    assert "beats nearest_neighbour on rougeL: 0.4880 > 0.6870" in collapsed.reason
+    assert "beats copy_input on clinical_f1_micro: 0.1490 > 0.4940" in collapsed.reason
+    clinical_only = decide({"rougeL": 0.60, "clinical_f1_micro": 0.55}, None, policy, baselines=BASELINES)
+    assert not clinical_only.promote and clinical_only.reason == "beats nearest_neighbour on rougeL: 0.6000 > 0.6870"
+
+
+def test_a_candidate_above_every_baseline_is_promoted():
+    policy = PromotionConfig()
+    decision = decide({"rougeL": 0.70, "clinical_f1_micro": 0.50}, None, policy, baselines=BASELINES)
+    assert decision.alias == "champion"
+    assert sum(c.startswith("pass: beats") for c in decision.checks) == 2 * len(BASELINES)
+
+
+def test_no_baselines_on_record_fails_closed():
+    failed = decide({"rougeL": 0.9, "clinical_f1_micro": 0.9}, None, PromotionConfig(), baselines=None)
+    assert not failed.promote and "no baseline scores on record" in failed.reason

@@ -28,7 +28,11 @@ def test_train_and_evaluate_steps(records, tiny_model):
     assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3]
     scores, regions, examples, best_step, report = evaluate_checkpoints.entrypoint(
         checkpoints, records, EvalConfig(max_examples=4, max_new_tokens=4))
-    assert list(scores["system"]) == ["trivial", "base", "step-2", "step-3"] and best_step in (2, 3)
+    assert list(scores["system"]) == ["constant", "nearest_neighbour", "copy_input", "positive_sentences", "base",
+                                      "step-2", "step-3"] and best_step in (2, 3)
+    by_system = scores.set_index("system")
+    assert (by_system["distinct_outputs"] >= 1).all() and by_system.loc["constant", "top_output_share"] == 1.0
+    assert list(examples["copy_input"]) == list(examples["input"])
     assert {"bleu4", "rougeL", "meteor", "bertscore_f1"} <= set(scores.columns)
     assert {"reference", "base", "step-2", "step-3", "step-3.bertscore_f1"} <= set(examples.columns)
     assert len(examples) == 4 and set(regions["system"]) <= set(scores["system"])

@@ -6,6 +6,7 @@ one pass with negation cues, one with uncertainty cues.
 """
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -134,6 +135,12 @@ class Labeler:
             statuses[NO_FINDING] = NEGATED if abnormal else POSITIVE
             self._labels[text] = statuses
         return [self._labels[t] for t in texts]
+
+
+@cache
+def shared_labeler() -> "Labeler":
+    """One labeler per process (building its patterns takes a moment; it remembers every text it labelled)."""
+    return Labeler()
 
 
 def positive_set(labels: dict[str, str], uncertain_as: str = "positive") -> set[str]:
