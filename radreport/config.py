@@ -77,7 +77,7 @@ class TrainConfig(Section):
     grad_accum: int = Field(1, gt=0, description="Device steps per optimizer step.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    warmup_steps: int = Field(2, ge=0, description="Linear warmup steps.")
+    warmup_steps: int = Field(10, ge=0, description="Linear warmup steps. Warmup also keeps Adam's first, sign-like updates small, where they are most sensitive to bf16 rounding in the gradients.")
     lr_scheduler: str = Field("linear", description="transformers scheduler name.")
     max_length: int = Field(256, gt=8, description="Token limit per example; longer ones are truncated and counted.")
     save_steps: int = Field(20, gt=0, description="Save a checkpoint every N optimizer steps (the last step is always saved).")

@@ -45,11 +45,10 @@ class ExampleIndex:
         from sklearn.metrics.pairwise import linear_kernel
 
         similarity = linear_kernel(self.vectorizer.transform(queries), self.matrix)
-        if exclude is not None:
-            similarity[np.arange(len(queries)), exclude] = -1.0
-        candidates = np.argsort(-similarity, axis=1)[:, :self.k]
+        candidates = np.argsort(-similarity, axis=1)[:, :self.k + 1]
         chosen = []
         for i, (observations, row) in enumerate(zip(asserted_findings(queries), candidates)):
+            row = [j for j in row if exclude is None or j != exclude[i]][:self.k]
             chosen.append(max(row, key=lambda j: (jaccard(observations, self.asserted[j]), similarity[i, j])))
         return [int(j) for j in chosen]
 

@@ -21,3 +21,8 @@ def test_an_unknown_key_fails_naming_the_file_and_field(tmp_path):
     path.write_text("images: {path: imgs}\ntrain: {model: m, lora_rank: 8}\n")
     with pytest.raises(SystemExit, match=r"typo.yaml: train.lora_rank: Extra inputs are not permitted"):
         load_config(path)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_gates_against_the_baselines(path):
+    assert {"rougeL", "clinical_f1_micro"} <= set(load_config(path).promotion.beat_baselines)
