@@ -68,5 +68,5 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
               f"human rating {human_rating:.2f} >= {policy.min_human_rating:.2f}")
     if failed:
         return Decision(False, "; ".join(failed), checks)
-    return Decision(True, "no champion; floors pass" if champion is None else "all rules pass against the champion",
+    return Decision(True, "no champion; every rule passes" if champion is None else "all rules pass against the champion",
                     checks)
