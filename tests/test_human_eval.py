@@ -91,7 +91,7 @@ def test_exported_form_is_filled_in_chromium_downloaded_and_imported(stack, tiny
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({"train": {"model": str(tiny_model), "max_steps": 2, "save_steps": 2},
                                       "eval": {"max_examples": 4, "max_new_tokens": 4}, "human_eval": {"cases": 6},
-                                      "promotion": {"model_name": "radreport-rated"}}))
+                                      "promotion": {"model_name": "radreport-rated", "beat_baselines": []}}))
     main(["run", "--config", str(config), "--data", str(sample_path)])
     form = exports() / "radreport-rated" / "rater_form.html"
     first = fill_and_download(browser, form, "rad1", lambda case_id: (4, 2, "A"))

@@ -72,7 +72,7 @@ def test_retrain_skips_unchanged_data_and_a_failed_run_leaves_the_champion(stack
     config = tmp_path / "weekly.yaml"
     settings = {"train": {"model": str(tiny_model), "max_steps": 2, "save_steps": 2, "batch_size": 4},
                 "eval": {"max_examples": 4, "max_new_tokens": 4}, "human_eval": {"cases": 4},
-                "promotion": {"model_name": MODEL, "floors": {"rougeL": 0.0}}}
+                "promotion": {"model_name": MODEL, "floors": {"rougeL": 0.0}, "beat_baselines": []}}
     config.write_text(yaml.safe_dump(settings))
     main(["retrain", "--config", str(config), "--data", str(data)])
     assert registry().get_registered_model(MODEL).aliases == {"champion": 1}

@@ -116,7 +116,7 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
         "train": {"model": str(tiny_llava), "backend": "cpu-lora", "max_steps": 4, "batch_size": 2, "grad_accum": 1,
                   "learning_rate": 2e-3, "eval_steps": 2, "logging_steps": 1},
         "eval": {"split": "test", "max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "metrics": ["bleu", "rouge"]},
-        "promotion": {"model_name": "radreport-vision-test", "floors": {"rougeL": 0.0}}}))
+        "promotion": {"model_name": "radreport-vision-test", "floors": {"rougeL": 0.0}, "beat_baselines": []}}))
     main(["run", "--config", str(config), "--data", str(data)])
 
     run = Client().get_pipeline("radreport_vision").last_run
