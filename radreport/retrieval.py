@@ -73,10 +73,9 @@ def stored_index(folder: str) -> ExampleIndex | None:
 
 
 def asserted_findings(texts: list[str]) -> list[frozenset]:
-    from radreport.clinical.labeler import FINDINGS, POSITIVE, UNCERTAIN, shared_labeler
+    from radreport.clinical.labeler import FINDINGS, positive_set, shared_labeler
 
-    return [frozenset(name for name in FINDINGS if labels.get(name) in (POSITIVE, UNCERTAIN))
-            for labels in shared_labeler().label(texts)]
+    return [frozenset(positive_set(labels) & set(FINDINGS)) for labels in shared_labeler().label(texts)]
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
