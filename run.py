@@ -47,7 +47,7 @@ def parse_args(argv):
     retrain.add_argument("--data", help="reports (overrides data.path)")
     retrain.add_argument("--name", help="schedule name (default: the config file's name)")
     retrain.add_argument("--stale-after-hours", type=float, default=12.0,
-                         help="a lock held longer than this is taken to be from a hung run and taken over")
+                         help="a lock held longer than this is reported as probably hung (the kernel frees a dead run's lock)")
     retrain.add_argument("--force", action="store_true", help="run even when the data is unchanged")
 
     schedule = sub.add_parser("schedule", help="run `retrain` on a cron schedule")
@@ -65,7 +65,9 @@ def parse_args(argv):
     train.add_argument("--resume", action="store_true",
                        help="continue from the newest complete checkpoint of an interrupted run of the same data and "
                             "config (a half-written one is skipped); without it, start from step 0")
-    train.add_argument("--out", help="folder for the kept checkpoints (default: <home>/exports/train/<config name>)")
+    train.add_argument("--out", help="folder for the kept checkpoints (default: <home>/exports/train/<config name>); "
+                                     "an earlier train output there is replaced")
+    train.add_argument("--overwrite", action="store_true", help="delete --out even when it holds anything else")
 
     export = sub.add_parser("export", help="a registered version's adapter, or (--merged) a standalone 16-bit model")
     export.add_argument("--name", required=True, help="registered model name")
@@ -229,10 +231,10 @@ def run_training(config, schedule=None, zenml_config: str | None = None):
 def cmd_retrain(args) -> None:
     from radreport.ingest import source_fingerprint
     from radreport.paths import home
-    from radreport.schedule import RetrainState, run_lock
+    from radreport.schedule import RetrainState, run_lock, validate_name
 
+    name = validate_name(args.name or Path(args.config).stem)
     config = load_pipeline_config(args.config, args.data)
-    name = args.name or Path(args.config).stem
     state = RetrainState(home() / "schedule", name)
     with run_lock(home() / "schedule" / f"{name}.lock", args.stale_after_hours * 3600):
         fingerprint = source_fingerprint(config.data.path)
@@ -264,7 +266,8 @@ def cmd_schedule(args) -> None:
     import subprocess
 
     from radreport.paths import home
-    from radreport.schedule import entries, systemd_units, with_entry, without_entry
+    from radreport.schedule import (cron_command, entries, systemd_units, validate_cron, validate_name, with_entry,
+                                    without_entry, write_wrapper)
 
     def read_crontab() -> str:
         listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
@@ -279,16 +282,18 @@ def cmd_schedule(args) -> None:
         units = sorted(p.name for p in (home() / "schedule" / "systemd").glob("*.timer"))
         print("\n".join([*found.values(), *units]) or "no radreport schedules")
         return
-    name = args.name or Path(args.config).stem
+    name = validate_name(args.name or Path(args.config).stem)
     if args.remove:
         if has_crontab:
             write_crontab(without_entry(read_crontab(), name))
         for unit in (home() / "schedule" / "systemd").glob(f"radreport-retrain-{name}.*"):
             unit.unlink()
+        (home() / "schedule" / f"{name}.sh").unlink(missing_ok=True)
         print(f"schedule {name} removed")
         return
     if not args.cron:
         raise SystemExit("schedule needs --cron (or --list / --remove)")
+    validate_cron(args.cron)
     config = load_pipeline_config(args.config, args.data)
     from ops.stack import bootstrap
 
@@ -302,22 +307,21 @@ def cmd_schedule(args) -> None:
         run_training(config, Schedule(name=f"radreport-{name}", cron_expression=args.cron))
         print(f"ZenML schedule radreport-{name} ({args.cron}) created on the {flavor} orchestrator")
         return
-    python, script = shlex.quote(sys.executable), shlex.quote(str(Path(__file__).resolve()))
     log = home() / "schedule" / f"{name}.out"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = (f"cd {shlex.quote(str(Path(__file__).resolve().parent))} && {python} {script} --home "
-               f"{shlex.quote(str(home()))} retrain --name {name} --config {shlex.quote(str(Path(args.config).resolve()))}"
-               f" --data {shlex.quote(config.data.path)} >> {shlex.quote(str(log))} 2>&1")
+    argv = [sys.executable, str(Path(__file__).resolve()), "--home", str(home()), "retrain", "--name", name,
+            "--config", str(Path(args.config).resolve()), "--data", config.data.path]
+    script = write_wrapper(home() / "schedule" / f"{name}.sh", Path(__file__).resolve().parent, argv, log)
     if has_crontab:
-        write_crontab(with_entry(read_crontab(), name, args.cron, command))
+        write_crontab(with_entry(read_crontab(), name, args.cron, cron_command(script)))
         print(f"crontab: {args.cron} retrain {name} (the {flavor} orchestrator has no schedules); output -> {log}")
         return
     units = home() / "schedule" / "systemd"
     units.mkdir(parents=True, exist_ok=True)
-    for unit, text in systemd_units(name, args.cron, command).items():
+    for unit, text in systemd_units(name, args.cron, script).items():
         (units / unit).write_text(text)
+    service, timer = (shlex.quote(str(units / f"radreport-retrain-{name}.{kind}")) for kind in ("service", "timer"))
     print(f"no crontab here: systemd units written to {units}; enable them with\n"
-          f"  systemctl --user link {units}/radreport-retrain-{name}.service {units}/radreport-retrain-{name}.timer\n"
+          f"  systemctl --user link {service} {timer}\n"
           f"  systemctl --user enable --now radreport-retrain-{name}.timer")
 
 
@@ -346,6 +350,7 @@ def report_run(run, seconds: float) -> None:
 def cmd_ingest(args) -> None:
     from radreport.config import load_config
     from radreport.ingest import IngestError, fingerprint, ingest
+    from radreport.sheets import write_csv
 
     data = load_config(args.config).data
     try:
@@ -358,7 +363,7 @@ def cmd_ingest(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.reports.to_parquet(out / "reports.parquet", index=False)
-    result.quarantine.to_csv(out / "quarantine.csv", index=False)
+    write_csv(result.quarantine, out / "quarantine.csv")
     print(" ".join(f"{k}={v}" for k, v in result.counts.items()) + f" fingerprint={fingerprint(result.reports)}")
     print(f"wrote {out / 'reports.parquet'} and {out / 'quarantine.csv'}")
 
@@ -400,13 +405,30 @@ def instruction_records(config):
     return alpaca_records(structure_reports(reports, config.structuring)[0], config.format.task)[0]
 
 
+def is_train_output(folder: Path) -> bool:
+    """What `train` leaves: a manifest naming its training config, tokenizer, step-N adapters, retrieval index."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    expected = {"manifest.json", "log_history.json", "tokenizer", "retrieval.jsonl"}
+    return (isinstance(manifest, dict) and "train_config" in manifest
+            and all(p.name in expected or p.name.startswith("step-") for p in folder.iterdir()))
+
+
 def cmd_train(args) -> None:
     from radreport.paths import exports
     from radreport.training import train_lora
 
     config = text_only(load_pipeline_config(args.config, args.data), args.config, "train")
     out = Path(args.out or exports() / "train" / Path(args.config).stem)
-    shutil.rmtree(out, ignore_errors=True)
+    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or is_train_output(out)):
+        raise SystemExit(f"train --out {out}: not empty and not an earlier `train` output; choose a new folder "
+                         "or pass --overwrite to delete it")
+    if out.exists():
+        shutil.rmtree(out)
     records = instruction_records(config)
     checkpoints = train_lora(records, config.train.model_copy(update={"resume": args.resume}), config.format.task, out)
     summary = checkpoints.manifest["summary"]

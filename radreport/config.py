@@ -50,7 +50,8 @@ class StructuringConfig(Section):
     structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description="json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema support (the answer is validated either way).")
     prompt_version: str = Field("seed-v1", description="Version of the prompt; part of the cache key, so changing it re-asks.")
     prompt: str = Field(SEED_PROMPT, description="System prompt.")
-    allow_external: bool = Field(False, description="Allow sending reports to an endpoint that is not on loopback or a private network.")
+    allow_private_network: bool = Field(False, description="Allow sending reports to an endpoint on a private network (10/8, 172.16/12, 192.168/16, fc00::/7, link-local); by default only this machine.")
+    allow_external: bool = Field(False, description="Allow sending reports to an endpoint anywhere (a hosted API): off this machine and private networks.")
     cache_path: Optional[str] = Field(None, description="SQLite cache file (default: <home>/cache/structuring.sqlite).")
 
 
@@ -124,7 +125,8 @@ class GreenJudgeConfig(Section):
     model_path: Optional[str] = Field(None, description="Or a local GREEN-compatible model folder (e.g. GREEN-RadLlama2-7b), run in this process with transformers (a 7B judge wants a GPU).")
     model: str = Field("StanfordAIMI/GREEN-RadLlama2-7b", description="Model name the endpoint serves.")
     api_key_env: str = Field("GREEN_API_KEY", description="Environment variable holding the API key (never logged or stored).")
-    allow_external: bool = Field(False, description="Allow sending reports to an endpoint outside this machine and private networks.")
+    allow_private_network: bool = Field(False, description="Allow sending reports to a judge on a private network; by default only this machine.")
+    allow_external: bool = Field(False, description="Allow sending reports to a judge anywhere (a hosted API).")
     concurrency: int = Field(8, gt=0, description="Requests in flight.")
     max_retries: int = Field(4, ge=0, description="Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After).")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from radreport import tracking
 from radreport.human_eval import IMAGE_SEPARATOR, copy_packet_images
+from radreport.sheets import write_csv, write_xlsx
 
 FORM = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Radiology {text} review</title>
@@ -91,8 +92,8 @@ def write_packet(sheet: pd.DataFrame, out_dir: Path, key: pd.DataFrame | None = 
     """The sheet as CSV, XLSX and the HTML form; for image studies also images/, copied from the key's sources."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "rater_sheet.csv", out_dir / "rater_sheet.xlsx", out_dir / "rater_form.html"]
-    sheet.to_csv(paths[0], index=False)
-    sheet.to_excel(paths[1], index=False, sheet_name="ratings")
+    write_csv(sheet, paths[0])
+    write_xlsx(sheet, paths[1], sheet_name="ratings")
     paths[2].write_text(form_html(sheet), encoding="utf-8")
     if "images" in sheet:
         copy_packet_images(key, out_dir)
@@ -107,7 +108,6 @@ def publish_packet(sheet: pd.DataFrame, key: pd.DataFrame, out_dir: Path) -> lis
     for path in paths:
         tracking.log_artifact(path, f"human_eval/packet/{path.name}" if path.is_dir() else "human_eval/packet")
     with tempfile.TemporaryDirectory() as tmp:
-        key.to_csv(Path(tmp) / "unblinding_key.csv", index=False)
-        tracking.log_artifact(Path(tmp) / "unblinding_key.csv", "human_eval")
+        tracking.log_artifact(write_csv(key, Path(tmp) / "unblinding_key.csv"), "human_eval")
     print(f"human eval: {len(sheet)} blinded cases -> {out_dir} (key: MLflow artifact human_eval/)")
     return paths

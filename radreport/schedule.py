@@ -1,8 +1,12 @@
-"""Scheduled retraining on a machine without a scheduling orchestrator: crontab entries (or a systemd timer), a run
-lock that a dead or hung run cannot hold forever, and the record of the last successful run's data."""
+"""Scheduled retraining on a machine without a scheduling orchestrator: a generated wrapper script run by a crontab
+entry (or a systemd timer), a kernel run lock that a dead run cannot hold, and the record of the last successful
+run's data."""
 
+import fcntl
 import json
 import os
+import re
+import shlex
 import socket
 import time
 from contextlib import contextmanager
@@ -11,22 +15,63 @@ from pathlib import Path
 
 MARK = "# radreport-retrain:"
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # cron allows 0 and 7 for Sunday
+NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+CRON_FIELD = re.compile(r"[0-9A-Za-z*/,-]+")
 
 
 class AlreadyRunning(SystemExit):
     """Another retraining run holds the lock."""
 
 
+def validate_name(name: str) -> str:
+    """A schedule name becomes file names, a crontab marker and systemd unit names: plain characters only."""
+    if not NAME.fullmatch(name):
+        raise SystemExit(f"schedule name {name!r}: use letters, digits, '_', '.' and '-' only "
+                         "(it defaults to the config file's name; pass --name)")
+    return name
+
+
 def validate_cron(cron: str) -> list[str]:
-    fields = cron.split()
+    fields = [f for f in cron.split(" ") if f]
     if len(fields) != 5:
         raise SystemExit(f"--cron {cron!r}: needs 5 fields (minute hour day-of-month month day-of-week)")
+    if not all(CRON_FIELD.fullmatch(f) for f in fields):
+        raise SystemExit(f"--cron {cron!r}: fields hold digits, names, '*', '/', ',' and '-' only")
     return fields
+
+
+def wrapper_script(workdir: Path, argv: list[str], log: Path) -> str:
+    """A POSIX sh script that runs argv in workdir and appends its output to log. cron and systemd run this file,
+    never shell text built from names or paths: every word here is quoted."""
+    return (f"#!/bin/sh\n# written by `run.py schedule`; rewritten on every install\n"
+            f"cd {shlex.quote(str(workdir))} || exit 1\n"
+            f"exec {shlex.join(argv)} >> {shlex.quote(str(log))} 2>&1\n")
+
+
+def write_wrapper(path: Path, workdir: Path, argv: list[str], log: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(wrapper_script(workdir, argv, log))
+    path.chmod(0o700)
+    return path
+
+
+def cron_command(script: Path) -> str:
+    """The script as a crontab command: shell-quoted, with '%' escaped (cron turns a bare one into a newline)."""
+    return shlex.quote(str(script)).replace("%", "\\%")
+
+
+def systemd_exec(script: Path) -> str:
+    """The script as one ExecStart= word: double-quoted, with systemd's specifier '%' and variable '$' escaped."""
+    escaped = str(script).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{escaped}"'
 
 
 def with_entry(crontab: str, name: str, cron: str, command: str) -> str:
     """The crontab with this schedule's line added, or replacing the line it had: installing twice changes nothing."""
     validate_cron(cron)
+    validate_name(name)
+    if "\n" in command or "\r" in command:
+        raise SystemExit("a crontab command is one line")
     return without_entry(crontab, name) + f"{cron} {command} {MARK}{name}\n"
 
 
@@ -58,52 +103,52 @@ def on_calendar(cron: str) -> str:
             f"{calendar_field(hour, 0)}:{calendar_field(minute, 0)}:00")
 
 
-def systemd_units(name: str, cron: str, command: str) -> dict[str, str]:
-    """A service and a timer that run `command` on the cron schedule (for machines without crontab)."""
-    service = f"[Unit]\nDescription=radreport retraining ({name})\n\n[Service]\nType=oneshot\nExecStart=/bin/sh -c '{command}'\n"
+def systemd_units(name: str, cron: str, script: Path) -> dict[str, str]:
+    """A service and a timer that run `script` on the cron schedule (for machines without crontab)."""
+    validate_name(name)
+    service = f"[Unit]\nDescription=radreport retraining ({name})\n\n[Service]\nType=oneshot\nExecStart={systemd_exec(script)}\n"
     timer = (f"[Unit]\nDescription=radreport retraining ({name}) on '{cron}'\n\n[Timer]\nOnCalendar={on_calendar(cron)}\n"
              f"Persistent=true\n\n[Install]\nWantedBy=timers.target\n")
     return {f"radreport-retrain-{name}.service": service, f"radreport-retrain-{name}.timer": timer}
 
 
-def process_alive(pid: int) -> bool:
+def lock_holder(path: Path) -> dict:
+    """What the holder wrote into the lock file, or placeholders when it is empty or unreadable."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):
+        holder = None
+    holder = holder if isinstance(holder, dict) else {}
+    try:
+        holder["started"] = float(holder["started"])
+    except (KeyError, TypeError, ValueError):
+        holder.pop("started", None)
+    return holder
 
 
 @contextmanager
 def run_lock(path: Path, stale_after_s: float):
-    """Hold `path` for one run. A lock whose process is gone, or that is older than `stale_after_s` (a hung run),
-    is taken over with a warning; a live one stops this run with AlreadyRunning."""
+    """Hold `path` for one run with a kernel lock (flock): the kernel frees it when the holder's process ends,
+    however it ends, so a dead run never blocks the schedule and two runs can never both hold it. A live holder
+    stops this run with AlreadyRunning; one older than `stale_after_s` is named as possibly hung."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text())
-            except (OSError, ValueError):  # being written right now, or left half-written
-                holder = {"pid": -1, "started": time.time() if path.exists() else 0, "host": "?"}
-            age = time.time() - holder["started"]
-            same_host = holder.get("host") == socket.gethostname()
-            if (same_host and not process_alive(holder["pid"])) or age > stale_after_s:
-                print(f"taking over a stale retraining lock {path} (pid {holder['pid']}, {age:.0f} s old)")
-                path.unlink(missing_ok=True)
-                continue
-            raise AlreadyRunning(f"another retraining run holds {path} (pid {holder['pid']} on {holder.get('host')}, "
-                                 f"{age:.0f} s); runs never overlap")
-    with os.fdopen(fd, "w") as lock:
-        json.dump({"pid": os.getpid(), "started": time.time(), "host": socket.gethostname()}, lock)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = lock_holder(path)
+        age = time.time() - float(holder.get("started", time.time()))
+        hung = f"; longer than {stale_after_s / 3600:g} h, it may be hung: stop it" if age > stale_after_s else ""
+        raise AlreadyRunning(f"another retraining run holds {path} (pid {holder.get('pid', '?')} on "
+                             f"{holder.get('host', '?')}, {age:.0f} s){hung}; runs never overlap") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time(), "host": socket.gethostname()}).encode())
         yield
     finally:
-        path.unlink(missing_ok=True)
+        os.ftruncate(fd, 0)  # the file stays (unlinking it would let a waiting opener lock a file no one else sees)
+        os.close(fd)
 
 
 class RetrainState:

@@ -162,20 +162,34 @@ def run_dir(rows: list[dict], cfg: TrainConfig, task: str) -> Path:
     return home() / "runs" / f"train-{digest}"
 
 
-def latest_complete_checkpoint(work_dir: Path) -> Path | None:
-    """The newest checkpoint whose state, weights and optimizer were all written; a half-written one is skipped."""
-    def complete(checkpoint: Path) -> bool:
-        try:
-            json.loads((checkpoint / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return all((checkpoint / f).is_file() and (checkpoint / f).stat().st_size for f in (*ADAPTER_FILES, "optimizer.pt"))
+def checkpoint_fault(checkpoint: Path) -> str | None:
+    """Why a trainer checkpoint cannot be resumed from, or None. Each file is read as resuming will read it, so
+    a half-written or corrupt one is found here rather than after the model has loaded."""
+    import torch
+    from safetensors import safe_open
 
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        json.loads((checkpoint / "adapter_config.json").read_text())
+        with safe_open(str(checkpoint / "adapter_model.safetensors"), "pt") as weights:
+            if not list(weights.keys()):
+                return "adapter_model.safetensors holds no tensors"
+        for state in ("optimizer.pt", "scheduler.pt"):
+            torch.load(checkpoint / state, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any way of failing to read it means "not resumable"
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'unreadable'}"
+    return None
+
+
+def latest_complete_checkpoint(work_dir: Path) -> Path | None:
+    """The newest checkpoint that reads back whole (state, adapter weights, optimizer, scheduler); a newer
+    half-written or corrupt one is skipped with a warning saying why."""
     checkpoints = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step, reverse=True)
     for checkpoint in checkpoints:
-        if complete(checkpoint):
+        fault = checkpoint_fault(checkpoint)
+        if fault is None:
             return checkpoint
-        log.warning("skipping incomplete checkpoint %s", checkpoint)
+        log.warning("skipping checkpoint %s: %s", checkpoint, fault)
     return None
 
 

@@ -15,6 +15,7 @@ from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
 from radreport.evaluation import evaluate_checkpoints as evaluate
 from radreport.plots import loss_plot, metrics_plot
+from radreport.sheets import write_csv
 
 
 @step(experiment_tracker=TRACKER)
@@ -31,7 +32,7 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, eval
     with tempfile.TemporaryDirectory() as tmp:
         plots = [metrics_plot(result.scores, Path(tmp) / "metrics_by_checkpoint.png"),
                  loss_plot(checkpoints.log_history, Path(tmp) / "train_loss.png")]
-        result.examples.to_csv(Path(tmp) / "eval_examples.csv", index=False)
+        write_csv(result.examples, Path(tmp) / "eval_examples.csv")
         for path in [*plots, Path(tmp) / "eval_examples.csv"]:
             tracking.log_artifact(path, "evaluation")
         report = report_html(result.scores, result.regions, result.notes, plots)

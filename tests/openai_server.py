@@ -76,6 +76,8 @@ class Handler(BaseHTTPRequestHandler):
         findings = body["messages"][-1]["content"]
         fault = self.server.record(self.headers, body, findings)
         time.sleep(self.server.latency_s)
+        if self.server.redirect_to:
+            return self.reply(307, {}, {"Location": self.server.redirect_to + self.path})
         try:
             if fault == "429":
                 return self.reply(429, {"error": {"message": "rate limited", "type": "rate_limit"}},
@@ -109,6 +111,7 @@ class FakeOpenAIServer(ThreadingHTTPServer):
     def __init__(self, latency_s: float = 0.0, slow_s: float = 2.0, retry_after_s: float = 0.05):
         super().__init__(("127.0.0.1", 0), Handler)
         self.latency_s, self.slow_s, self.retry_after_s = latency_s, slow_s, retry_after_s
+        self.redirect_to: str | None = None  # answer every request with a 307 to this origin
         self.plan: dict[str, deque] = {}   # findings text -> faults for its next requests
         self.requests: list[dict] = []
         self.lock = threading.Lock()

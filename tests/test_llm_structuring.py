@@ -89,14 +89,46 @@ def test_schema_mode_sends_the_pydantic_schema(tmp_path):
     assert set(response_format["json_schema"]["schema"]["properties"]) == set(REGIONS)
 
 
-def test_privacy_guard_refuses_external_endpoints_unless_allowed():
-    with pytest.raises(EndpointRefused, match="allow_external"):
-        check_endpoint(StructuringConfig(backend="llm", base_url="https://api.openai.com/v1"))
-    with pytest.raises(EndpointRefused, match="allow_external"):
-        check_endpoint(StructuringConfig(backend="llm", base_url="http://8.8.8.8:8000/v1"))
+def test_privacy_guard_allows_this_machine_by_default_and_other_hosts_only_when_told():
+    for url, flag in [("https://api.openai.com/v1", "allow_external"), ("http://8.8.8.8:8000/v1", "allow_external"),
+                      ("http://10.1.2.3:8000/v1", "allow_private_network"), ("http://[::ffff:8.8.8.8]/v1", "allow_external")]:
+        with pytest.raises(EndpointRefused, match=flag):
+            check_endpoint(StructuringConfig(backend="llm", base_url=url))
     assert check_endpoint(StructuringConfig(backend="llm", base_url="http://8.8.8.8/v1", allow_external=True))
-    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://localhost:8000/v1")) == "localhost"
-    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3:8000/v1")) == "10.1.2.3"
+    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://localhost:8000/v1")) == ("localhost", "loopback")
+    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3/v1", allow_private_network=True))
+
+
+def test_the_guard_checks_the_address_it_connects_to():
+    """A name can resolve elsewhere after the first check: the client itself refuses the address at connect."""
+    import asyncio
+
+    from radreport.endpoint_guard import guarded_client
+
+    async def get(url):
+        async with guarded_client("structuring", 1.0) as client:
+            await client.get(url)
+
+    with pytest.raises(EndpointRefused, match=r"'10.255.255.1' \(address 10.255.255.1\).*allow_private_network"):
+        asyncio.run(get("http://10.255.255.1:9/v1"))
+
+
+def test_a_redirect_never_carries_findings_to_another_host(tmp_path):
+    """The endpoint on loopback answers 307 to another server: nothing reaches it, and the run says why."""
+    with FakeOpenAIServer() as elsewhere, FakeOpenAIServer() as endpoint:
+        endpoint.redirect_to = elsewhere.base_url.removesuffix("/v1")
+        with pytest.raises(EndpointRefused, match="307, a redirect to '127.0.0.1'; redirects are not followed"):
+            run(config(endpoint, tmp_path), FINDINGS[:1])
+        assert len(endpoint.requests) == 1 and elsewhere.requests == []
+
+
+def test_proxy_variables_are_never_read(tmp_path, monkeypatch):
+    with FakeOpenAIServer() as proxy, FakeOpenAIServer() as endpoint:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, proxy.base_url.removesuffix("/v1"))
+        results, stats = run(config(endpoint, tmp_path), FINDINGS[:1])
+        assert proxy.requests == [] and len(endpoint.requests) == 1
+    assert results[0].source == "llm" and stats.sent_off_machine == 0
 
 
 def test_repair_handles_drops_inventions_duplicates_and_merges():
@@ -145,3 +177,30 @@ def test_rule_based_structurer_agrees_with_hand_labels():
         assert tp / sum(p == region for p in predicted) >= precision_floor, region
         assert tp / sum(g["region"] == region for g in gold) >= recall_floor, region
     assert sum(p == g["region"] for p, g in zip(predicted, gold)) / len(gold) >= 0.92
+
+
+def test_cache_writers_wait_for_each_other_and_a_locked_cache_never_fails_the_run(tmp_path, caplog):
+    """Another process holding an open write transaction: reads go on (WAL), a put waits for it (busy timeout),
+    and a put that still finds it locked is logged and skipped, never raised."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "cache.sqlite"
+    cache = StructuringCache(path)
+    cache.put("a", {"lung": ["Clear."]})
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO answers VALUES ('b', '{}')")
+    assert cache.get("a") == {"lung": ["Clear."]}
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    cache.put("c", {"heart": ["Normal."]})  # waits the half second, then writes
+    assert cache.get("b") == {} and cache.get("c") == {"heart": ["Normal."]}
+    other.execute("BEGIN IMMEDIATE")
+    cache.db.execute("PRAGMA busy_timeout=100")
+    cache.put("d", {"bone": []})
+    assert cache.write_errors == 1 and "write failed" in caplog.text
+    other.execute("ROLLBACK")
+    cache.close()
+    reopened = StructuringCache(path)
+    assert reopened.get("d") is None and reopened.get("c") == {"heart": ["Normal."]}
+    reopened.close()

@@ -5,14 +5,15 @@ import json
 import os
 import shutil
 import subprocess
-import time
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from radreport.schedule import (AlreadyRunning, RetrainState, entries, on_calendar, run_lock, systemd_units,
-                                with_entry, without_entry)
+from radreport.schedule import (AlreadyRunning, RetrainState, cron_command, entries, on_calendar, run_lock,
+                                systemd_exec, systemd_units, with_entry, without_entry, write_wrapper)
 from run import main
 
 MODEL = "radreport-retrain-test"
@@ -34,27 +35,76 @@ def test_crontab_entries_are_idempotent_and_removable():
                                             ("30 6 1 */3 1-5", "Mon..Fri *-01/3-01 06:30:00")])
 def test_cron_becomes_a_systemd_calendar(cron, calendar):
     assert on_calendar(cron) == calendar
-    units = systemd_units("weekly", cron, "echo retrain")
+    units = systemd_units("weekly", cron, Path("/srv/radreport/schedule/weekly.sh"))
     assert f"OnCalendar={calendar}" in units["radreport-retrain-weekly.timer"]
     if shutil.which("systemd-analyze"):  # systemd's own parser accepts it
         subprocess.run(["systemd-analyze", "calendar", calendar], check=True, capture_output=True)
 
 
-def test_runs_never_overlap_and_stale_locks_are_taken_over(tmp_path):
+@pytest.mark.parametrize("name", ["nightly; touch pwned #", "a\n* * * * * touch pwned", "50%", "weekly $(touch pwned)",
+                                  "../../etc/x", ".hidden", ""])
+def test_a_schedule_name_cannot_become_shell_or_a_path(name, tmp_path):
+    with pytest.raises(SystemExit, match="letters, digits"):
+        with_entry("", name, "0 2 * * 0", "true")
+    with pytest.raises(SystemExit, match="letters, digits"):
+        systemd_units(name, "0 2 * * 0", tmp_path / "x.sh")
+
+
+@pytest.mark.parametrize("cron", ["0 2 * * 0\n* * * * * touch pwned", "0 2 * * $(touch pwned)", "0 2 * * 0;id"])
+def test_a_cron_expression_cannot_carry_a_command(cron):
+    with pytest.raises(SystemExit, match="--cron"):
+        with_entry("", "weekly", cron, "true")
+
+
+def test_the_wrapper_runs_exactly_its_arguments_from_any_path(tmp_path):
+    """What cron would run (its '%' unescaped, as cron does), through sh, on paths built to break shell text."""
+    home = tmp_path / "home with space, 100% $(touch pwned) it's"
+    argv = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))",
+            "a b", "$(touch pwned)", "`touch pwned`", "50%", "it's", "; touch pwned #", "line\nbreak"]
+    script = write_wrapper(home / "schedule" / "weekly.sh", home, argv, home / "weekly.out")
+    line = entries(with_entry("", "weekly", "0 2 * * 0", cron_command(script)))["weekly"]
+    command = line.removeprefix("0 2 * * 0 ").removesuffix(" # radreport-retrain:weekly")
+    assert "%" not in command.replace("\\%", "")  # every % escaped for cron
+    subprocess.run(["sh", "-c", command.replace("\\%", "%")], cwd=tmp_path, check=True)
+    assert json.loads((home / "weekly.out").read_text()) == argv[3:]
+    assert not list(tmp_path.rglob("pwned"))
+    assert systemd_exec(script).startswith('"') and "100%% $$(touch" in systemd_exec(script)
+
+
+def test_runs_never_overlap_and_a_dead_or_broken_lock_never_blocks(tmp_path):
     lock = tmp_path / "weekly.lock"
     with run_lock(lock, stale_after_s=3600):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
         with pytest.raises(AlreadyRunning, match="runs never overlap"):
             with run_lock(lock, stale_after_s=3600):
                 pass
-    assert not lock.exists()
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    lock.write_text(json.dumps({"pid": dead.pid, "started": time.time(), "host": os.uname().nodename}))
-    with run_lock(lock, stale_after_s=3600):  # its process is gone
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
-    lock.write_text(json.dumps({"pid": os.getpid(), "started": time.time() - 7200, "host": "elsewhere"}))
-    with run_lock(lock, stale_after_s=3600):  # hung for two hours
+    for leftover in ("", "{not json", '{"pid": 1}', json.dumps({"pid": os.getpid(), "started": 0})):
+        lock.write_text(leftover)  # what a crashed run or an old version may leave: no process holds it
+        with run_lock(lock, stale_after_s=3600):
+            pass
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1]); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print(flush=True); time.sleep(60)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
+    holder.stdout.readline()
+    try:
+        with pytest.raises(AlreadyRunning):
+            with run_lock(lock, stale_after_s=3600):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(lock, stale_after_s=3600):  # the kernel freed it when the holder died
         pass
+
+
+def test_two_processes_never_both_hold_the_lock(tmp_path):
+    lock, held = tmp_path / "weekly.lock", tmp_path / "held"
+    code = ("import sys, time; from pathlib import Path; from radreport.schedule import run_lock, AlreadyRunning\n"
+            "try:\n    with run_lock(Path(sys.argv[1]), 3600):\n"
+            "        open(sys.argv[2], 'a').write('x'); time.sleep(1.5)\nexcept AlreadyRunning:\n    pass\n")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(lock), str(held)]) for _ in range(4)]
+    assert all(run.wait() == 0 for run in runs)
+    assert held.read_text() == "x"
 
 
 def registry():
@@ -90,7 +140,8 @@ def test_retrain_skips_unchanged_data_and_a_failed_run_leaves_the_champion(stack
     assert registry().get_registered_model(MODEL).aliases == {"champion": 1}
     log = [json.loads(line) for line in RetrainState(home() / "schedule", "weekly").log_path.read_text().splitlines()]
     assert [e["status"] for e in log] == ["succeeded", "skipped", "failed"] and "gone" in log[-1]["error"]
-    assert not (home() / "schedule" / "weekly.lock").exists()
+    with run_lock(home() / "schedule" / "weekly.lock", 3600):  # released
+        pass
 
 
 def test_schedule_installs_once_lists_and_removes(stack, tmp_path, capsys):
@@ -102,7 +153,8 @@ def test_schedule_installs_once_lists_and_removes(stack, tmp_path, capsys):
     if shutil.which("crontab"):
         installed = entries(subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout)
         assert list(installed).count(name) == 1
-        assert installed[name].startswith("0 2 * * 0 cd ") and f"retrain --name {name}" in installed[name]
+        assert installed[name].startswith(f"0 2 * * 0 {home() / 'schedule' / name}.sh ")
+        assert f"retrain --name {name}" in (home() / "schedule" / f"{name}.sh").read_text()
     else:
         assert (home() / "schedule" / "systemd" / f"radreport-retrain-{name}.timer").exists()
     capsys.readouterr()
@@ -112,3 +164,8 @@ def test_schedule_installs_once_lists_and_removes(stack, tmp_path, capsys):
     capsys.readouterr()
     main(["schedule", "--list"])
     assert name not in capsys.readouterr().out
+    assert not (home() / "schedule" / f"{name}.sh").exists()
+    weird = tmp_path / "weekly $(touch pwned).yaml"
+    shutil.copy("configs/demo.yaml", weird)
+    with pytest.raises(SystemExit, match="pass --name"):  # the default name is the config's stem
+        main(["schedule", "--cron", "0 2 * * 0", "--config", str(weird)])

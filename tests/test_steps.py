@@ -1,5 +1,6 @@
 """Steps called directly through `step.entrypoint(...)`, outside any pipeline (no MLflow run is active)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,44 @@ def test_training_resumes_after_a_kill_and_skips_a_half_written_checkpoint(recor
     checkpoints = train(records, config, "findings_to_impression", tmp_path / "second")
     assert checkpoints.manifest["summary"]["global_step"] == 4 and checkpoints.steps == [2, 4]
     assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3, 4]  # the curve continues
+
+
+def test_resume_reads_each_checkpoint_back_and_falls_back_past_a_corrupt_one(records, tiny_model, tmp_path, caplog):
+    import os
+    import shutil
+
+    from transformers import TrainerCallback
+
+    from radreport.paths import home
+    from radreport.training import checkpoint_fault, train_lora as train
+
+    class Killed(Exception):
+        pass
+
+    class KillAtStep5(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 5:
+                raise Killed
+
+    config = TrainConfig(model=str(tiny_model), max_steps=6, save_steps=2, logging_steps=1, seed=4)
+    with pytest.raises(Killed):
+        train(records, config, "findings_to_impression", tmp_path / "first", callbacks=[KillAtStep5()])
+    newest = max(home().glob("runs/train-*/checkpoint-4"), key=lambda p: p.stat().st_mtime)
+    assert checkpoint_fault(newest) is None
+    for damage, expected in [("adapter_model.safetensors", "SafetensorError|HeaderTooLarge|Error"),
+                             ("optimizer.pt", "UnpicklingError|RuntimeError"), ("scheduler.pt", "FileNotFoundError")]:
+        copy = tmp_path / f"damaged-{damage}"
+        shutil.copytree(newest, copy)
+        if damage == "scheduler.pt":
+            (copy / damage).unlink()
+        else:
+            (copy / damage).write_bytes(os.urandom((copy / damage).stat().st_size))
+        assert re.search(expected, checkpoint_fault(copy)), damage
+    (newest / "optimizer.pt").write_bytes(os.urandom((newest / "optimizer.pt").stat().st_size))
+    checkpoints = train(records, config, "findings_to_impression", tmp_path / "second")
+    assert "skipping checkpoint" in caplog.text and "checkpoint-4" in caplog.text
+    assert checkpoints.manifest["summary"]["resumed_from_step"] == 2
+    assert checkpoints.manifest["summary"]["global_step"] == 6
 
 
 def test_retention_keeps_the_last_and_the_best_by_eval_loss(records, tiny_model, tmp_path):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from run import main
@@ -47,3 +48,12 @@ def test_train_resumes_after_sigkill_and_starts_fresh_without_resume(tiny_model,
 
     main(command)
     assert "from step 0 to step 40" in capsys.readouterr().out
+
+
+def test_train_never_deletes_a_folder_it_did_not_write(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="not an earlier `train` output"):
+        main(["train", "--config", "configs/demo.yaml", "--out", str(work)])
+    assert (work / "notes.txt").read_text() == "keep me"

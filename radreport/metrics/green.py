@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from radreport import endpoint_guard as guard
 from radreport.config import GreenJudgeConfig
 
 ERROR_CATEGORIES = ("false report of a finding", "missing a finding present in the reference",
@@ -129,12 +130,10 @@ class GreenJudge:
     client retries rate limits and server errors with backoff (honouring Retry-After)."""
 
     def __init__(self, cfg: GreenJudgeConfig):
-        from radreport.structuring.llm import EndpointRefused, refuse_external
-
         if cfg.base_url:
             try:
-                refuse_external(cfg.base_url, cfg.allow_external, "eval.green")
-            except EndpointRefused as err:
+                guard.check_endpoint(cfg.base_url, "eval.green", cfg.allow_private_network, cfg.allow_external)
+            except guard.EndpointRefused as err:
                 raise SystemExit(str(err)) from None
         self.cfg = cfg
         self.unparsed = 0
@@ -171,14 +170,21 @@ class GreenJudge:
         import openai
 
         gate = asyncio.Semaphore(self.cfg.concurrency)
+        http = guard.guarded_client("eval.green", self.cfg.timeout_s, self.cfg.allow_private_network,
+                                    self.cfg.allow_external)
         client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=os.environ.get(self.cfg.api_key_env) or "none",
-                                    max_retries=self.cfg.max_retries, timeout=self.cfg.timeout_s)
+                                    max_retries=self.cfg.max_retries, timeout=self.cfg.timeout_s, http_client=http)
 
         async def ask(pair):
             async with gate:
-                reply = await client.chat.completions.create(
-                    model=self.cfg.model, temperature=0.0, max_tokens=self.cfg.max_tokens,
-                    messages=[{"role": "user", "content": judge_prompt(*pair)}])
+                try:
+                    reply = await client.chat.completions.create(
+                        model=self.cfg.model, temperature=0.0, max_tokens=self.cfg.max_tokens,
+                        messages=[{"role": "user", "content": judge_prompt(*pair)}])
+                except openai.OpenAIError as error:
+                    if refused := guard.as_refusal(error, "eval.green"):
+                        raise SystemExit(str(refused)) from None
+                    raise
                 return pair, reply.choices[0].message.content or ""
 
         async with client:

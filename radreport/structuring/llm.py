@@ -5,19 +5,18 @@ The API key is read from the environment variable named in config and is never l
 """
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from radreport import endpoint_guard as guard
 from radreport.config import StructuringConfig
+from radreport.endpoint_guard import EndpointRefused
 from radreport.structuring.cache import StructuringCache
 from radreport.structuring.repair import Repairs, Structured, repair
 from radreport.structuring.rules import structure
@@ -58,33 +57,10 @@ class LLMStats:
                 "repaired_invented": self.repairs.invented, "repaired_duplicated": self.repairs.duplicated}
 
 
-class EndpointRefused(Exception):
-    """The privacy guard refused an endpoint."""
-
-
-def is_local(host: str) -> bool:
-    """True for loopback and private-network hosts; a name that does not resolve counts as external."""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (socket.gaierror, UnicodeError):
-        return False
-    return all(ipaddress.ip_address(a.split("%")[0]).is_private or ipaddress.ip_address(a.split("%")[0]).is_loopback
-               for a in addresses)
-
-
-def refuse_external(base_url: str, allow_external: bool, setting: str) -> str:
-    """The endpoint's host; an endpoint off this machine and private networks is refused unless allowed."""
-    host = urlparse(base_url).hostname or ""
-    if not allow_external and not is_local(host):
-        raise EndpointRefused(f"{setting} endpoint {host!r} is not on this machine or a private network; "
-                              f"set {setting}.allow_external: true to send reports there")
-    return host
-
-
-def check_endpoint(cfg: StructuringConfig) -> str:
+def check_endpoint(cfg: StructuringConfig) -> tuple[str, str]:
     if not cfg.base_url:
         raise EndpointRefused("structuring.backend=llm needs structuring.base_url")
-    return refuse_external(cfg.base_url, cfg.allow_external, "structuring")
+    return guard.check_endpoint(cfg.base_url, "structuring", cfg.allow_private_network, cfg.allow_external)
 
 
 class RateLimiter:
@@ -109,8 +85,9 @@ class RateLimiter:
 class LLMStructurer:
     def __init__(self, cfg: StructuringConfig, cache: StructuringCache):
         self.cfg, self.cache = cfg, cache
-        self.stats = LLMStats(endpoint_host=check_endpoint(cfg))
-        self.is_external = not is_local(self.stats.endpoint_host)
+        host, where = check_endpoint(cfg)
+        self.stats = LLMStats(endpoint_host=host)
+        self.is_external = where != guard.LOOPBACK
 
     def messages(self, findings: str) -> list[dict]:
         system = self.cfg.prompt
@@ -153,7 +130,11 @@ class LLMStructurer:
                     self.stats.sent_off_machine += self.is_external
                     self.cache.put(key, proposed)
                     return self.finish(findings, proposed, "llm")
-                except retryable as error:
+                except Exception as error:
+                    if refused := guard.as_refusal(error, "structuring"):
+                        raise refused from None
+                    if not isinstance(error, retryable):
+                        raise
                     if attempt == self.cfg.max_retries:
                         log.warning("structuring: giving up after %d attempts (%s); rule-based for this report",
                                     attempt + 1, type(error).__name__)
@@ -170,8 +151,10 @@ class LLMStructurer:
     async def structure_all(self, findings: list[str], progress=None) -> list[Structured]:
         import openai
 
+        http = guard.guarded_client("structuring", self.cfg.timeout_s, self.cfg.allow_private_network,
+                                    self.cfg.allow_external)
         client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=os.environ.get(self.cfg.api_key_env) or "none",
-                                    timeout=self.cfg.timeout_s, max_retries=0)
+                                    timeout=self.cfg.timeout_s, max_retries=0, http_client=http)
         limiter, gate = RateLimiter(self.cfg.requests_per_minute), asyncio.Semaphore(self.cfg.concurrency)
 
         async def one(text: str) -> Structured:
