@@ -96,15 +96,31 @@ def detect_format(path: Path) -> str:
 
 
 def decode(path: Path, data: bytes) -> str:
-    """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1; binary is refused."""
+    """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 (Excel's and Word's
+    exports: Latin-1 would turn its '…' into U+0085, a line break), else Latin-1; binary is refused."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return data.decode("utf-16")
     if b"\x00" in data[:4096]:
         raise IngestError(f"{path}: binary content, not text")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1")
+
+
+def csv_records(path: Path, text: str) -> tuple[list[dict], list[str]]:
+    """The rows of a CSV text and its header. A field of any length is read (an over-long report is then
+    quarantined as too_long, not the whole file refused); a malformed file raises IngestError naming the row."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    limit = csv.field_size_limit(2**31 - 1)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return list(reader), reader.fieldnames or []
+    except csv.Error as err:
+        raise IngestError(f"{path}: row {reader.line_num}: {err}") from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def read_text(path: Path) -> str:
@@ -170,10 +186,10 @@ def read_iu_csv(folder: Path, columns: dict) -> Iterator[RawRow]:
     images: dict[str, list[str]] = {}
     projections = folder / "indiana_projections.csv"
     if projections.exists():
-        for row in csv.DictReader(io.StringIO(read_text(projections))):
+        for row in csv_records(projections, read_text(projections))[0]:
             images.setdefault(row["uid"], []).append(row["filename"])
-    rows = csv.DictReader(io.StringIO(read_text(reports)))
-    require_columns(reports, rows.fieldnames or [], ("uid", "findings", "impression"))
+    rows, names = csv_records(reports, read_text(reports))
+    require_columns(reports, names, ("uid", "findings", "impression"))
     for n, row in enumerate(rows, start=2):
         fields = mapped_fields(row, columns)
         # Studies outside R2Gen's split train, so its test split stays exactly the literature's.
@@ -224,15 +240,11 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
         records, names = frame.to_dict("records"), list(frame.columns)
         first_row = 1
     elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-        try:
-            records = list(reader)
-        except csv.Error as err:
-            raise IngestError(f"{path}: row {reader.line_num}: {err}") from None
-        names, first_row = reader.fieldnames or [], 2
+        records, names = csv_records(path, read_text(path))
+        first_row = 2
     else:
         records, names, first_row = [], set(), 1
-        for line in read_text(path).splitlines():
+        for line in read_text(path).split("\n"):  # not splitlines(): U+2028 and U+0085 may sit inside a record
             try:
                 record = json.loads(line) if line.strip() else None
             except json.JSONDecodeError as err:

@@ -79,6 +79,38 @@ def test_latin1_and_utf16_csv_are_read(tmp_path):
         assert ingest(path).reports["findings"].iloc[0] == "Opacité in the right base."
 
 
+def test_a_line_separator_inside_a_jsonl_record_does_not_split_it(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    rows = [{"id": "a", "findings": "Lungs are clear.\u2028Heart is normal.", "impression": "Normal.\u0085"},
+            {"id": "b", "findings": "Small effusion.", "impression": "Effusion."}]
+    path.write_text("\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\r\n", encoding="utf-8")
+    result = ingest(path)
+    assert result.read == 2 and result.quarantine.empty
+    assert result.reports["findings"].iloc[0] == "Lungs are clear. Heart is normal."
+
+
+def test_windows_1252_text_keeps_its_punctuation(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes("id,findings,impression\n1,Heart size normal\u2026 lungs \u201cclear\u201d.,Normal.\n".encode("cp1252"))
+    result = ingest(path)
+    assert result.read == 1 and result.reports["findings"].iloc[0] == "Heart size normal\u2026 lungs \u201cclear\u201d."
+
+
+def test_an_over_long_csv_field_quarantines_its_row_not_the_file(tmp_path):
+    long = "Lungs are clear. " * 10_000  # 170,000 characters: past the csv module's default field limit
+    table = tmp_path / "reports.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "findings": ["Clear.", long, "Effusion."],
+                  "impression": ["Normal.", "Normal.", "Effusion."]}).to_csv(table, index=False)
+    folder = tmp_path / "iu"
+    folder.mkdir()
+    pd.DataFrame({"uid": ["1", "2", "3"], "findings": ["Clear.", long, "Effusion."],
+                  "impression": ["Normal.", "Normal.", "Effusion."]}).to_csv(folder / "indiana_reports.csv", index=False)
+    for source in (table, folder):
+        result = ingest(source)
+        assert result.read == 3 and len(result.reports) == 2
+        assert result.quarantine[["row", "reason"]].values.tolist() == [[3, "too_long"]]
+
+
 def test_splits_are_per_patient_stable_and_deterministic():
     keys = [f"patient-{i}" for i in range(5000)]
     first = [assign_split(k, 0.1, 0.1) for k in keys]
