@@ -139,6 +139,8 @@ def parse_args(argv):
     serve.add_argument("--max-batch", type=int, default=32, help="most findings texts in one request")
     serve.add_argument("--max-chars", type=int, default=4000, help="longest findings text accepted")
     serve.add_argument("--max-body-mb", type=int, default=16, help="largest request body for an image model")
+    serve.add_argument("--max-queue", type=int, default=8, help="generation requests waiting or running; past it, 503 with Retry-After")
+    serve.add_argument("--timeout-s", type=float, default=300.0, help="a request's wait plus generation before 504")
 
     lineage = sub.add_parser("lineage", help="the chain from a registered version back to its data")
     lineage.add_argument("--name", required=True, help="registered model name")
@@ -202,18 +204,37 @@ def cmd_run(args) -> None:
     report_run(run, time.perf_counter() - started)
 
 
+def model_name_of(config) -> str:
+    from radreport.config import VisionPipelineConfig
+    from radreport.paths import home
+
+    synthetic = config.data.path == str(home() / "data" / "synthetic_reports.jsonl")
+    task = "image_to_structured" if isinstance(config, VisionPipelineConfig) else config.format.task
+    return config.promotion.model_name or default_model_name(task, config.data.path, synthetic)
+
+
+def champion_now(config) -> str:
+    """The registry's real champion for this config's model, as words (for messages after a failure)."""
+    from ops.stack import bootstrap
+    from radreport.gate import real_champion
+
+    try:
+        bootstrap()
+        champion = real_champion(registry_client(), model_name_of(config))
+    except Exception as err:  # noqa: BLE001 - a message about the registry must not raise itself
+        return f"unknown ({type(err).__name__} reading the registry)"
+    return f"v{champion}" if champion is not None else "none"
+
+
 def run_training(config, schedule=None, zenml_config: str | None = None):
     """One run of the training pipeline on the configured data (the ZenML pipeline run), or, given a ZenML
     Schedule, its registration on an orchestrator that runs schedules."""
-    from radreport.ingest import source_fingerprint
-    from radreport.paths import exports, home
-
     from radreport.config import VisionPipelineConfig
+    from radreport.ingest import source_fingerprint
+    from radreport.paths import exports
 
     vision = isinstance(config, VisionPipelineConfig)
-    synthetic = config.data.path == str(home() / "data" / "synthetic_reports.jsonl")
-    task = "image_to_structured" if vision else config.format.task
-    model_name = config.promotion.model_name or default_model_name(task, config.data.path, synthetic)
+    model_name = model_name_of(config)
 
     from ops.stack import bootstrap
     from pipelines.training import training_pipeline
@@ -244,13 +265,17 @@ def cmd_retrain(args) -> None:
             print(f"retrain {name}: no new data in {config.data.path} since the last successful run "
                   f"({last['time']}); nothing to do")
             return
-        started = time.perf_counter()
+        started, champion_before = time.perf_counter(), champion_now(config)
         try:
             run = run_training(config)
-        except (Exception, SystemExit) as err:  # the gate never ran: the champion is as it was
+        except (Exception, SystemExit) as err:
             reason = f"{type(err).__name__}: {err}"[:1000]
-            state.record("failed", fingerprint, error=reason)
-            raise SystemExit(f"retrain {name}: failed, champion untouched ({reason}); log: {state.log_path}") from err
+            champion_after = champion_now(config)
+            state.record("failed", fingerprint, error=reason, champion_before=champion_before,
+                         champion_after=champion_after)
+            moved = "unchanged" if champion_after == champion_before else f"moved from {champion_before}"
+            raise SystemExit(f"retrain {name}: failed ({reason}); the registry's champion is {champion_after} "
+                             f"({moved}); log: {state.log_path}") from err
         decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
         state.record("succeeded", fingerprint, zenml_run_id=str(run.id), model=decision["model_name"],
                      version=decision["version"], alias=decision["alias"])
@@ -589,7 +614,8 @@ def cmd_serve(args) -> None:
     model = RegisteredModel(client, args.name, version)
     limits = Limits(max_batch=args.max_batch, max_chars=args.max_chars,
                     max_body_bytes=args.max_body_mb * 2**20 if model.takes_images else Limits.max_body_bytes,
-                    max_images=model.checkpoints.manifest.get("max_images", 2))
+                    max_images=model.checkpoints.manifest.get("max_images", 2), max_queue=args.max_queue,
+                    timeout_s=args.timeout_s)
     app = create_app(model, {"model": args.name, "version": version, "task": model.task}, limits)
     route = "/v1/report" if model.takes_images else "/v1/generate"
     print(f"serving {args.name} v{version} at http://{args.host}:{args.port} (POST {route}, GET /health)", flush=True)

@@ -1,5 +1,13 @@
 """Promotion decisions applied to the MLflow registry: one at a time (a file lock), every one on record
-(version tags, the registered model's champion history, an append-only audit log, and the version's MLflow run)."""
+(version tags, the registered model's champion history, an append-only audit log, and the version's MLflow run).
+
+A decision survives a crash half-way: before the champion alias moves, an intent is written (a registered-model tag
+and an audit entry); after it moves, the alias is read back. The next decision or rollback finds an intent left by
+a process that died, settles it from what the registry really shows, and brings the history in line with the real
+alias. The file lock serialises processes sharing one state directory only: on a registry shared between machines,
+a compare-and-set (the champion is read again just before the alias moves, and the decision is dropped if it
+changed) catches a concurrent decision, and the README says how to keep decisions in one place.
+"""
 
 import fcntl
 import getpass
@@ -20,6 +28,11 @@ from radreport.promotion import Decision, decide
 from radreport.registry import champion_version
 
 HISTORY_TAG = "champion_history"
+PENDING_TAG = "gate.pending"
+
+
+class ChampionChanged(SystemExit):
+    """The champion moved while a decision was being made (another process on a shared registry)."""
 
 
 def audit_log() -> Path:
@@ -59,34 +72,93 @@ def champion_history(client: MlflowClient, name: str) -> list[int]:
     return [int(v) for v in value.split(",") if v]
 
 
-def set_alias(client: MlflowClient, name: str, alias: str, version: int) -> None:
+def real_champion(client: MlflowClient, name: str) -> Optional[int]:
+    champion = client.get_registered_model(name).aliases.get("champion")
+    return int(champion) if champion is not None else None
+
+
+def reconciled_history(client: MlflowClient, name: str) -> list[int]:
+    """The champion history, ending with the real champion alias (appended and saved when a crash or a change
+    made outside radreport left the history behind)."""
+    history, real = champion_history(client, name), real_champion(client, name)
+    if real is not None and (not history or history[-1] != real):
+        history.append(real)
+        client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history)))
+    return history
+
+
+def settle_pending(client: MlflowClient, name: str) -> Optional[dict]:
+    """Settle a decision whose process died between its intent and its record: the audit log gets what really
+    happened (the alias moved or not), and the intent is cleared. None when nothing was pending."""
+    pending = client.get_registered_model(name).tags.get(PENDING_TAG)
+    if not pending:
+        return None
+    intent = json.loads(pending)
+    aliases = client.get_registered_model(name).aliases
+    applied = int(aliases.get(intent["alias"], -1)) == intent["version"]
+    entry = {"time": now(), "model": name, "version": intent["version"], "action": "settle",
+             "result": intent["alias"] if applied else "not applied",
+             "reason": (f"a decision by {intent['by']} at {intent['time']} died after moving {intent['alias']} to "
+                        f"v{intent['version']}" if applied else
+                        f"a decision by {intent['by']} at {intent['time']} died before moving {intent['alias']}; "
+                        "the registry is as it was"), "intent": intent, "by": actor()}
+    append_audit(entry)
+    if applied:
+        client.set_model_version_tag(name, str(intent["version"]), "gate.decision", intent["alias"])
+    reconciled_history(client, name)
+    client.delete_registered_model_tag(name, PENDING_TAG)
+    return entry
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: int, expected_champion: Optional[int],
+              by: str) -> None:
+    """Move `alias` to `version` if the champion is still `expected_champion` (compare-and-set), with an intent on
+    record first and the alias read back after."""
+    champion = real_champion(client, name)
+    if champion != expected_champion:
+        raise ChampionChanged(f"{name}: the champion changed from v{expected_champion} to v{champion} while "
+                              f"v{version} was being gated (another decision on this registry); nothing was "
+                              "changed: run the gate again")
+    history = reconciled_history(client, name)
+    intent = {"version": version, "alias": alias, "previous_champion": champion, "by": by, "time": now()}
+    client.set_registered_model_tag(name, PENDING_TAG, json.dumps(intent))
+    append_audit({"time": intent["time"], "model": name, "version": version, "action": "intent", "result": alias,
+                  "intent": intent, "by": by})
     model = client.get_registered_model(name)
-    previous = model.aliases.get("champion")
     if alias == "champion" and int(model.aliases.get("challenger", -1)) == version:
         client.delete_registered_model_alias(name, "challenger")
     client.set_registered_model_alias(name, alias, str(version))
+    if int(client.get_registered_model(name).aliases.get(alias, -1)) != version:
+        raise ChampionChanged(f"{name}: {alias} did not read back as v{version} after it was set (another "
+                              "decision on this registry); run the gate again")
     if alias == "champion":
-        history = champion_history(client, name)
-        if previous is not None and (not history or history[-1] != int(previous)):
-            history.append(int(previous))  # a champion set before the history was kept
         client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history + [version])))
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def append_audit(entry: dict) -> None:
+    audit_log().parent.mkdir(parents=True, exist_ok=True)
+    with open(audit_log(), "a") as log:
+        log.write(json.dumps(entry) + "\n")
 
 
 def record(client: MlflowClient, name: str, version: int, action: str, decision: Decision, by: str,
            candidate: dict, champion: Optional[dict], champion_number: Optional[int]) -> dict:
-    entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": name, "version": version,
+    entry = {"time": now(), "model": name, "version": version,
              "action": action, "result": decision.alias, "reason": decision.reason, "checks": decision.checks,
              "candidate": candidate, "champion_version": champion_number, "champion": champion, "by": by}
     for key, value in {"gate.decision": decision.alias, "gate.reason": decision.reason, "gate.action": action,
                        "gate.by": by, "gate.time": entry["time"],
                        "gate.champion_version": champion_number or "none"}.items():
         client.set_model_version_tag(name, str(version), key, str(value)[:5000])
-    audit_log().parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_log(), "a") as log:
-        log.write(json.dumps(entry) + "\n")
+    append_audit(entry)
     run_id = client.get_model_version(name, str(version)).run_id
     if run_id:
         client.log_text(run_id, json.dumps(entry, indent=2), f"audit/{entry['time'].replace(':', '')}-{action}-v{version}.json")
+    client.delete_registered_model_tag(name, PENDING_TAG)
     return entry
 
 
@@ -94,6 +166,7 @@ def gate_version(client: MlflowClient, name: str, version: int, policy: Promotio
                  force_reason: Optional[str] = None) -> dict:
     """Run the gate for one version (or force it with a recorded reason) and apply the alias."""
     with registry_lock():
+        settle_pending(client, name)
         tags = dict(client.get_model_version(name, str(version)).tags)
         candidate = metrics_of(tags)
         current = champion_version(client, name)
@@ -108,7 +181,7 @@ def gate_version(client: MlflowClient, name: str, version: int, policy: Promotio
                 if champion is not None and policy.significance is not None else None
             decision, action = decide(candidate, champion, policy, rating, p_value, baselines_of(tags)), "gate"
         if not (current and current.version == version):  # re-gating the champion records, never demotes
-            set_alias(client, name, decision.alias, version)
+            set_alias(client, name, decision.alias, version, current.version if current else None, by)
         return record(client, name, version, action, decision, by, candidate, champion,
                       current.version if current else None)
 
@@ -143,12 +216,16 @@ def paired_p_value(client: MlflowClient, name: str, candidate: int, champion: in
 
 
 def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
-    """Move `champion` back to the previous champion, on record."""
+    """Move `champion` back to the previous champion, on record. The history is first settled and reconciled with
+    the real alias, so the version rolled back from is the one really serving."""
     with registry_lock():
-        history = champion_history(client, name)
+        settle_pending(client, name)
+        history = reconciled_history(client, name)
         if len(history) < 2:
             raise SystemExit(f"{name}: no previous champion to roll back to (history: {history or 'empty'})")
         current, previous = history[-1], history[-2]
+        intent = {"version": previous, "alias": "champion", "previous_champion": current, "by": by, "time": now()}
+        client.set_registered_model_tag(name, PENDING_TAG, json.dumps(intent))
         client.set_registered_model_alias(name, "champion", str(previous))
         client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
         client.set_registered_model_alias(name, "challenger", str(current))

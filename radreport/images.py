@@ -8,10 +8,12 @@ Image indexes (one row per image: report_id, file, view):
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
+MAX_PIXELS = 60_000_000  # ~7,700 x 7,700: past any chest radiograph's resolution
 VIEW_ORDER = {"frontal": 0, "pa": 0, "ap": 0, "lateral": 1, "ll": 1}
 INDEX_COLUMNS = ["report_id", "file", "view"]
 
@@ -48,22 +50,31 @@ def image_paths(images: str) -> list[str]:
     return json.loads(images)
 
 
-def is_image(source) -> bool:
-    """Whether PIL opens and verifies `source`, a path or a binary file object."""
+def image_fault(source) -> str | None:
+    """Why `source` (a path or a binary file object) is not an image we read, or None. Sizes are checked from the
+    header before any pixel is decoded: a few-KB PNG can declare gigapixels (PIL only warns below 179 MP)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(source) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        return False
-    return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    return f"{image.width}x{image.height} pixels, over the limit of {MAX_PIXELS // 10**6} megapixels"
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"declares more pixels than the limit of {MAX_PIXELS // 10**6} megapixels"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return "not a readable PNG or JPEG image"
+    return None
 
 
-def image_problem(path: Path) -> str | None:
+def image_problem(path: Path) -> tuple[str, str] | None:
+    """(reason, detail) for the quarantine, or None."""
     if not path.is_file():
-        return "missing_image"
-    return None if is_image(path) else "unreadable_image"
+        return "missing_image", "no such file"
+    fault = image_fault(path)
+    return ("unreadable_image", fault) if fault else None
 
 
 def attach_images(reports: pd.DataFrame, index: pd.DataFrame, max_images: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,7 +85,7 @@ def attach_images(reports: pd.DataFrame, index: pd.DataFrame, max_images: int = 
     for row in index.itertuples(index=False):
         problem = image_problem(Path(row.file))
         if problem:
-            quarantine.append([row.report_id, row.file, problem, f"{row.view} image {row.file}"])
+            quarantine.append([row.report_id, row.file, problem[0], f"{row.view} image {row.file}: {problem[1]}"])
         else:
             kept.setdefault(row.report_id, []).append((VIEW_ORDER.get(str(row.view).lower(), 2), row.file))
     images = {report_id: [f for _, f in sorted(views)][:max_images] for report_id, views in kept.items()}

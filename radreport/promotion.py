@@ -32,9 +32,11 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
     failed, checks = [], []
 
     def check(ok: bool, text: str) -> None:
-        checks.append(("pass: " if ok else "FAIL: ") + text)
+        """`text` is written as the passing comparison; a failure states the opposite relation."""
         if not ok:
+            text = text.replace(" >= ", " < ").replace(" > ", " <= ").replace("beats ", "does not beat ")
             failed.append(text)
+        checks.append(("pass: " if ok else "FAIL: ") + text)
 
     for metric, floor in policy.floors.items():
         if metric not in candidate:

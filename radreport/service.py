@@ -5,19 +5,25 @@
     POST /v1/report       {"images": ["<base64 PNG/JPEG>", ...], "max_new_tokens": 160}  ->  {"report": "...", ...}
                           (image models, instead of /v1/generate: one study, frontal first)
 
-Bad requests get a 4xx naming what is wrong (413 for a body over the limit, 422 for an invalid one) and the server
-stays up. Generation runs one request at a time: the model is not shared between threads.
+Bad requests get a 4xx naming what is wrong and never echoing the report text (413 for a body over the limit,
+counted as it arrives; 422 for an invalid one) and the server stays up. Generation runs one request at a time (the
+model is not shared between threads) behind a bounded queue: when `max_queue` requests are waiting, the next gets 503
+with Retry-After; one that waits and runs longer than `timeout_s` gets 504 (its generation finishes in the background
+and still counts against the queue). /health answers at once, whatever is queued.
 """
 
+import asyncio
 import base64
 import binascii
 import io
+import json
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,6 +35,90 @@ class Limits:
     max_chars: int = 4_000
     max_new_tokens: int = 256
     max_images: int = 2
+    max_queue: int = 8          # generation requests waiting or running before 503
+    timeout_s: float = 300.0    # a request's wait plus generation before 504
+
+
+class BodyLimit:
+    """ASGI middleware: 413 as soon as a body passes `max_bytes`, declared or chunked; nothing past it is read."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self.too_big(send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await self.too_big(send)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def too_big(self, send):
+        payload = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+class GenerationQueue:
+    """One generation at a time in a worker thread, at most `size` admitted (waiting or running)."""
+
+    def __init__(self, size: int, timeout_s: float):
+        self.size, self.timeout_s = size, timeout_s
+        self.admitted, self.seconds_per_job = 0, 5.0
+        self.model_lock, self.count_lock = threading.Lock(), threading.Lock()
+
+    def run(self, job):
+        import time
+
+        try:
+            with self.model_lock:
+                started = time.monotonic()
+                result = job()
+                self.seconds_per_job = 0.8 * self.seconds_per_job + 0.2 * (time.monotonic() - started)
+                return result
+        finally:
+            with self.count_lock:
+                self.admitted -= 1
+
+    async def submit(self, job):
+        """The job's result, or a 503/504 response."""
+        with self.count_lock:
+            if self.admitted >= self.size:
+                retry = max(1, round(self.seconds_per_job * self.admitted))
+                return JSONResponse({"detail": f"{self.admitted} requests queued; try again later"},
+                                    status_code=503, headers={"Retry-After": str(retry)})
+            self.admitted += 1
+        future = asyncio.get_running_loop().run_in_executor(None, self.run, job)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except asyncio.TimeoutError:
+            return JSONResponse({"detail": f"generation took longer than {self.timeout_s:g} s"}, status_code=504)
+
+
+async def validation_error(request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 without the submitted input, which is report text."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def request_model(limits: Limits) -> type[BaseModel]:
@@ -61,16 +151,17 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
         @field_validator("images")
         @classmethod
         def images_decode(cls, images: list[str]) -> list[bytes]:
-            from radreport.images import is_image
+            from radreport.images import image_fault
 
             decoded = []
             for index, data in enumerate(images):
                 try:
                     raw = base64.b64decode(data, validate=True)
                 except binascii.Error:
-                    raw = None
-                if raw is None or not is_image(io.BytesIO(raw)):
-                    raise ValueError(f"images[{index}] is not a base64-encoded PNG or JPEG image")
+                    raise ValueError(f"images[{index}] is not base64") from None
+                fault = image_fault(io.BytesIO(raw))
+                if fault:
+                    raise ValueError(f"images[{index}]: {fault}")
                 decoded.append(raw)
             return decoded
 
@@ -80,41 +171,34 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
 def create_app(model, info: dict, limits: Limits = Limits()) -> FastAPI:
     """`model` has generate(texts, batch_size, max_new_tokens) -> texts; `info` names it in every answer."""
     app = FastAPI(title="radreport", description=__doc__)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
     GenerateRequest = request_model(limits)
-    one_at_a_time = threading.Lock()
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        declared = request.headers.get("content-length")
-        too_big = declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes
-        if not too_big and request.method == "POST":
-            too_big = len(await request.body()) > limits.max_body_bytes
-        if too_big:
-            return JSONResponse({"detail": f"request body over {limits.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    queue = GenerationQueue(limits.max_queue, limits.timeout_s)
 
     @app.get("/health")
-    def health() -> dict:
+    async def health() -> dict:  # async: answered on the event loop, never behind queued generations
         return {"status": "ok", **info}
 
     if getattr(model, "takes_images", False):
         ReportRequest = report_request_model(limits)
 
-        @app.post("/v1/report")
-        def report(request: ReportRequest) -> dict:
-            with one_at_a_time, tempfile.TemporaryDirectory() as tmp:
-                paths = [Path(tmp) / f"image-{i}" for i in range(len(request.images))]
-                for path, raw in zip(paths, request.images):
+        def write_and_generate(images: list[bytes], max_new_tokens: int) -> dict:
+            with tempfile.TemporaryDirectory() as tmp:
+                paths = [Path(tmp) / f"image-{i}" for i in range(len(images))]
+                for path, raw in zip(paths, images):
                     path.write_bytes(raw)
-                text = model.generate([[str(p) for p in paths]], 1, request.max_new_tokens)[0]
-            return {"report": text, **info}
+                return {"report": model.generate([[str(p) for p in paths]], 1, max_new_tokens)[0], **info}
+
+        @app.post("/v1/report")
+        async def report(request: ReportRequest):
+            return await queue.submit(lambda: write_and_generate(request.images, request.max_new_tokens))
 
         return app
 
     @app.post("/v1/generate")
-    def generate(request: GenerateRequest) -> dict:  # sync: FastAPI runs it in a worker thread
-        with one_at_a_time:
-            impressions = model.generate(request.findings, limits.max_batch, request.max_new_tokens)
-        return {"impressions": impressions, **info}
+    async def generate(request: GenerateRequest):
+        return await queue.submit(lambda: {"impressions": model.generate(request.findings, limits.max_batch,
+                                                                         request.max_new_tokens), **info})
 
     return app

@@ -56,8 +56,6 @@ class VisionCollator:
         return full, user
 
     def __call__(self, records: list[dict]) -> dict:
-        import torch
-
         texts, users = zip(*(self.texts(r) for r in records))
         images = [load_images(r["images"]) for r in records]
         self.processor.tokenizer.padding_side = "right"

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from radreport.config import StructuringConfig
-from radreport.ingest import ingest
 from radreport.structuring import REGIONS, region_of, split_sentences
 from radreport.structuring.cache import StructuringCache
 from radreport.structuring.llm import EndpointRefused, LLMStructurer, check_endpoint

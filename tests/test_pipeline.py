@@ -89,12 +89,12 @@ def test_a_version_that_fails_the_gate_becomes_challenger(stack, tiny_config, sa
     tags = registry().get_model_version("radreport-test", challenger).tags
     assert tags["gate.reason"].startswith("floor rougeL") and zenml_stage(tags) == "staging"
     nearest = float(tags["baseline.nearest_neighbour.rougeL"])
-    assert f"beats nearest_neighbour on rougeL: {float(tags['metric.rougeL']):.4f} > {nearest:.4f}" in tags["gate.reason"]
+    assert f"does not beat nearest_neighbour on rougeL: {float(tags['metric.rougeL']):.4f} <= {nearest:.4f}" in tags["gate.reason"]
     assert {"constant", "copy_input", "positive_sentences", "base"} <= {k.split(".")[1] for k in tags if k.startswith("baseline.")}
     capsys.readouterr()
     main(["models", "--name", "radreport-test"])
     out = capsys.readouterr().out
-    assert "challenger" in out and "beats nearest_neighbour on rougeL" in out
+    assert "challenger" in out and "does not beat nearest_neighbour on rougeL" in out
 
 
 def test_human_eval_sheet_is_blinded(stack):

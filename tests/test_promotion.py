@@ -16,7 +16,7 @@ def test_margin_against_the_champion_names_both_values():
     champion = {"rougeL": 0.30, "bertscore_f1": 0.6}
     assert decide({"rougeL": 0.298, "bertscore_f1": 0.6}, champion, POLICY).promote
     failed = decide({"rougeL": 0.29, "bertscore_f1": 0.6}, champion, POLICY)
-    assert not failed.promote and failed.reason == "margin rougeL=0.2900 >= champion 0.3000 - 0.0050"
+    assert not failed.promote and failed.reason == "margin rougeL=0.2900 < champion 0.3000 - 0.0050"
     assert any(c.startswith("pass: floor") for c in failed.checks)
 
 
@@ -51,11 +51,11 @@ def test_a_candidate_a_baseline_beats_is_refused_even_without_a_champion():
     policy = PromotionConfig()  # the default rule: above every baseline on rougeL and clinical_f1_micro
     collapsed = decide({"rougeL": 0.488, "clinical_f1_micro": 0.149}, None, policy, baselines=BASELINES)
     assert collapsed.alias == "challenger"
-    assert "beats constant on rougeL: 0.4880 > 0.4900" in collapsed.reason
-    assert "beats nearest_neighbour on rougeL: 0.4880 > 0.6870" in collapsed.reason
-    assert "beats copy_input on clinical_f1_micro: 0.1490 > 0.4940" in collapsed.reason
+    assert "does not beat constant on rougeL: 0.4880 <= 0.4900" in collapsed.reason
+    assert "does not beat nearest_neighbour on rougeL: 0.4880 <= 0.6870" in collapsed.reason
+    assert "does not beat copy_input on clinical_f1_micro: 0.1490 <= 0.4940" in collapsed.reason
     clinical_only = decide({"rougeL": 0.60, "clinical_f1_micro": 0.55}, None, policy, baselines=BASELINES)
-    assert not clinical_only.promote and clinical_only.reason == "beats nearest_neighbour on rougeL: 0.6000 > 0.6870"
+    assert not clinical_only.promote and clinical_only.reason == "does not beat nearest_neighbour on rougeL: 0.6000 <= 0.6870"
 
 
 def test_a_candidate_above_every_baseline_is_promoted():

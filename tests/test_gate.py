@@ -1,0 +1,88 @@
+"""Promotion decisions on a real MLflow registry (SQLite) under crashes and concurrent deciders."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from radreport import gate
+from radreport.config import PromotionConfig
+
+NAME = "radreport-gate-test"
+POLICY = PromotionConfig(floors={"rougeL": 0.1}, margins={"rougeL": 0.0}, beat_baselines=[])
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    monkeypatch.setattr(gate, "audit_log", lambda: tmp_path / "audit" / "promotions.jsonl")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model(NAME)
+    for rouge in (0.3, 0.4, 0.5):
+        version = client.create_model_version(NAME, source=str(tmp_path / "adapter"))
+        client.set_model_version_tag(NAME, version.version, "metric.rougeL", str(rouge))
+    return client
+
+
+def audit() -> list[dict]:
+    return [json.loads(line) for line in gate.audit_log().read_text().splitlines()]
+
+
+def aliases(client) -> dict:
+    return {k: int(v) for k, v in client.get_registered_model(NAME).aliases.items()}
+
+
+class Died(BaseException):
+    """The process ends here (not an Exception: nothing may catch it on the way out)."""
+
+
+def test_a_death_after_the_alias_moved_is_settled_and_rollback_trusts_the_registry(client, monkeypatch):
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    real_record = gate.record
+    monkeypatch.setattr(gate, "record", lambda *a, **k: (_ for _ in ()).throw(Died()))
+    with pytest.raises(Died):
+        gate.gate_version(client, NAME, 2, POLICY, "test")
+    assert aliases(client)["champion"] == 2 and gate.PENDING_TAG in client.get_registered_model(NAME).tags
+    monkeypatch.setattr(gate, "record", real_record)
+    entry = gate.rollback(client, NAME, "test", "v2 misbehaves")
+    settled = [e for e in audit() if e["action"] == "settle"]
+    assert len(settled) == 1 and settled[0]["result"] == "champion" and "died after moving champion" in settled[0]["reason"]
+    assert entry["version"] == 1 and aliases(client) == {"champion": 1, "challenger": 2}
+    assert gate.champion_history(client, NAME) == [1]
+    assert gate.PENDING_TAG not in client.get_registered_model(NAME).tags
+
+
+def test_a_death_before_the_alias_moved_leaves_the_registry_as_it_was(client, monkeypatch):
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    monkeypatch.setattr(client, "set_registered_model_alias", lambda *a: (_ for _ in ()).throw(Died()))
+    with pytest.raises(Died):
+        gate.gate_version(client, NAME, 2, POLICY, "test")
+    monkeypatch.undo()
+    entry = gate.gate_version(client, NAME, 3, POLICY, "test")  # the next decision settles the intent first
+    settle = next(e for e in audit() if e["action"] == "settle")
+    assert settle["result"] == "not applied" and settle["version"] == 2
+    assert entry["result"] == "champion" and entry["champion_version"] == 1 and aliases(client)["champion"] == 3
+    assert gate.champion_history(client, NAME) == [1, 3]
+
+
+def test_a_champion_changed_by_another_decider_mid_decision_stops_this_one(client, monkeypatch):
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    real_decide = gate.decide
+
+    def decide_while_another_machine_promotes(*args, **kwargs):
+        client.set_registered_model_alias(NAME, "champion", "3")  # a gate elsewhere on the shared registry
+        return real_decide(*args, **kwargs)
+
+    monkeypatch.setattr(gate, "decide", decide_while_another_machine_promotes)
+    with pytest.raises(gate.ChampionChanged, match="changed from v1 to v3 while v2 was being gated"):
+        gate.gate_version(client, NAME, 2, POLICY, "test")
+    assert aliases(client)["champion"] == 3 and "gate.decision" not in client.get_model_version(NAME, "2").tags
+
+
+def test_rollback_reconciles_a_history_left_behind_by_a_change_outside_radreport(client):
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    gate.gate_version(client, NAME, 2, POLICY, "test")
+    client.set_registered_model_alias(NAME, "champion", "3")  # set by hand in the MLflow UI
+    entry = gate.rollback(client, NAME, "test", "back")
+    assert entry["champion_version"] == 3 and aliases(client)["champion"] == 2
+    assert gate.champion_history(client, NAME) == [1, 2]

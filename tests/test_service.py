@@ -1,0 +1,118 @@
+"""The HTTP service's limits, against uvicorn on a loopback port with a stand-in model whose generation takes as
+long as the test says (the limits belong to the server, not the model)."""
+
+import asyncio
+import base64
+import io
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import uvicorn
+
+from radreport.service import Limits, create_app
+
+
+class SlowModel:
+    def __init__(self, seconds: float = 0.0, takes_images: bool = False):
+        self.seconds, self.takes_images, self.calls = seconds, takes_images, 0
+
+    def generate(self, inputs, batch_size, max_new_tokens):
+        self.calls += 1
+        time.sleep(self.seconds)
+        return ["No acute abnormality."] * len(inputs)
+
+
+@contextmanager
+def served(model, **limits):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(model, {"model": "m"}, Limits(**limits)), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_not_read_whole():
+    sent = 0
+
+    def chunks():
+        nonlocal sent
+        for _ in range(2000):  # 2000 x 64 KiB = 125 MiB if the server read it all
+            sent += 1
+            yield b"x" * 65536
+
+    with served(SlowModel(), max_body_bytes=256_000) as url:
+        try:
+            response = httpx.post(f"{url}/v1/generate", content=chunks(), timeout=10)
+            assert response.status_code == 413
+        except httpx.WriteError:
+            pass  # the server answered 413 and closed while we were still sending
+    assert sent < 200
+
+
+def test_the_queue_is_bounded_and_health_answers_at_once_under_load():
+    async def load(url):
+        async with httpx.AsyncClient(timeout=30) as client:
+            body = {"findings": ["Lungs clear."], "max_new_tokens": 4}
+            posts = [asyncio.create_task(client.post(f"{url}/v1/generate", json=body)) for _ in range(12)]
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            health = await client.get(f"{url}/health")
+            health_s = time.monotonic() - started
+            return [r.status_code for r in await asyncio.gather(*posts)], health, health_s, posts
+
+    with served(SlowModel(0.3), max_queue=3) as url:
+        codes, health, health_s, posts = asyncio.run(load(url))
+    assert health.status_code == 200 and health_s < 0.25  # not behind 3 x 0.3 s of generation
+    assert codes.count(200) == 3 and codes.count(503) == 9
+    assert all(int(p.result().headers["Retry-After"]) >= 1 for p in posts if p.result().status_code == 503)
+
+
+def test_a_generation_past_the_timeout_gets_504_and_still_counts_against_the_queue():
+    model = SlowModel(1.0)
+    with served(model, max_queue=1, timeout_s=0.2) as url:
+        late = httpx.post(f"{url}/v1/generate", json={"findings": ["Lungs clear."]}, timeout=10)
+        busy = httpx.post(f"{url}/v1/generate", json={"findings": ["Lungs clear."]}, timeout=10)
+        model.seconds = 0.0
+        time.sleep(1.0)  # the abandoned generation ends
+        after = httpx.post(f"{url}/v1/generate", json={"findings": ["Lungs clear."]}, timeout=10)
+    assert (late.status_code, busy.status_code, after.status_code) == (504, 503, 200)
+
+
+def test_errors_never_echo_report_text():
+    secret = "Patient John Q Example has a 3 cm mass"
+    with served(SlowModel(), max_chars=20) as url:
+        answers = [httpx.post(f"{url}/v1/generate", json=body, timeout=10) for body in
+                   ({"findings": [secret]}, {"findings": secret}, {"findings": [secret], "temperature": 1})]
+    assert [a.status_code for a in answers] == [422, 422, 422]
+    assert all("John" not in a.text for a in answers)
+    assert "findings[0] has 38 characters; the limit is 20" in answers[0].text
+
+
+def test_an_image_bomb_is_a_422_and_an_unreadable_image_in_the_index():
+    import zlib
+
+    from radreport.images import image_fault
+
+    width = height = 14_000  # 196 megapixels in a PNG of a few KB
+    row = b"\x00" + b"\x00" * width
+    compressed = zlib.compress(row * 64, 9)  # only the header matters: PIL reads the size before any pixel
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x00\x00\x00\x00")
+           + chunk(b"IDAT", compressed) + chunk(b"IEND", b""))
+    assert len(png) < 50_000 and "megapixels" in image_fault(io.BytesIO(png))
+    with served(SlowModel(takes_images=True), max_body_bytes=1_000_000) as url:
+        answer = httpx.post(f"{url}/v1/report", json={"images": [base64.b64encode(png).decode()]}, timeout=10)
+    assert answer.status_code == 422 and "megapixels" in answer.text
