@@ -22,6 +22,7 @@
 """
 
 import argparse
+import hashlib
 import re
 import shutil
 import sys
@@ -259,11 +260,13 @@ def cmd_retrain(args) -> None:
     state = RetrainState(home() / "schedule", name)
     with run_lock(home() / "schedule" / f"{name}.lock", args.stale_after_hours * 3600):
         fingerprint = source_fingerprint(config.data.path)
+        config_digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
         last = state.last_success()
-        if last and last["data_fingerprint"] == fingerprint and not args.force:
-            state.record("skipped", fingerprint, reason="no new data")
-            print(f"retrain {name}: no new data in {config.data.path} since the last successful run "
-                  f"({last['time']}); nothing to do")
+        unchanged = last and last["data_fingerprint"] == fingerprint and last.get("config_digest") == config_digest
+        if unchanged and not args.force:
+            state.record("skipped", fingerprint, reason="no new data, same config", config_digest=config_digest)
+            print(f"retrain {name}: no new data in {config.data.path} and the same config since the last "
+                  f"successful run ({last['time']}); nothing to do")
             return
         started, champion_before = time.perf_counter(), champion_now(config)
         try:
@@ -271,13 +274,14 @@ def cmd_retrain(args) -> None:
         except (Exception, SystemExit) as err:
             reason = f"{type(err).__name__}: {err}"[:1000]
             champion_after = champion_now(config)
-            state.record("failed", fingerprint, error=reason, champion_before=champion_before,
+            state.record("failed", fingerprint, config_digest=config_digest, error=reason, champion_before=champion_before,
                          champion_after=champion_after)
             moved = "unchanged" if champion_after == champion_before else f"moved from {champion_before}"
             raise SystemExit(f"retrain {name}: failed ({reason}); the registry's champion is {champion_after} "
                              f"({moved}); log: {state.log_path}") from err
         decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
-        state.record("succeeded", fingerprint, zenml_run_id=str(run.id), model=decision["model_name"],
+        state.record("succeeded", fingerprint, config_digest=config_digest, zenml_run_id=str(run.id),
+                     model=decision["model_name"],
                      version=decision["version"], alias=decision["alias"])
         report_run(run, time.perf_counter() - started)
 
@@ -701,9 +705,14 @@ def cmd_models(args) -> None:
 
 
 def cmd_data(args) -> None:
+    import tarfile
+
     from radreport.openi import OPENI_REPORTS_URL, download_reports
 
-    out = download_reports(args.out, args.url or OPENI_REPORTS_URL)
+    try:
+        out = download_reports(args.out, args.url or OPENI_REPORTS_URL)
+    except (ValueError, OSError, tarfile.TarError) as err:
+        raise SystemExit(f"data download: {err}") from None
     print(f"{len(list(out.glob('*.xml')))} OpenI XML reports in {out}; train with: python run.py run --data {out}")
 
 

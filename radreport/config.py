@@ -8,13 +8,22 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TASKS = ("findings_to_impression", "impression_to_findings", "findings_to_structured")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def no_booleans_for_numbers(cls, value, info):
+        """YAML's `true` would otherwise pass as 1 wherever a number is expected."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and annotation in (int, float, Optional[int], Optional[float]):
+            raise ValueError("expected a number, got true/false")
+        return value
 
 
 class DataConfig(Section):
@@ -212,12 +221,15 @@ def load_config(path: str | Path | None, data_path: str | None = None) -> Pipeli
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
-            raise SystemExit(f"{path}: cannot read config: {err}") from None
+            raise SystemExit(f"{path}: cannot read config: {' '.join(str(err).split())}") from None
+    if not isinstance(raw, dict):
+        raise SystemExit(f"{path}: a config is a mapping of sections (data:, train:, eval:, ...), "
+                         f"not a {type(raw).__name__}")
+    raw = {section: {} if body is None else body for section, body in raw.items()}  # `data:` alone: defaults
     if data_path:
         raw.setdefault("data", {})["path"] = data_path
     try:
         return (VisionPipelineConfig if "images" in raw else PipelineConfig).model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise SystemExit(f"{path}: {field}: {first['msg']}") from None
+        raise SystemExit("\n".join(f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in err.errors())) from None

@@ -7,6 +7,7 @@ leads back to the study.
 """
 
 import json
+import math
 import random
 import re
 import secrets
@@ -103,21 +104,33 @@ def read_ratings(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def whole_rating(text) -> int | None:
+    """1-5 from a cell as typed or as a spreadsheet exports it ('4', '4.0', '4e0'); None for anything else."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value.is_integer() and 1 <= value <= 5 else None
+
+
 def validate_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
-    """Every problem found, one per line, or the clean table; nothing is half-imported."""
+    """Every problem found, one per line, or the clean table; nothing is half-imported. Rater ids are compared
+    without case or surrounding spaces ('R1' and 'r1 ' are one rater)."""
     ratings = ratings.copy()
+    if ratings.empty:
+        raise RatingsError(f"{', '.join(sorted(set(ratings['source_file'])) or ['the files'])}: no ratings, only a header")
     ratings["comment"] = ratings["comment"].fillna("") if "comment" in ratings else ""
+    ratings["rater_id"] = ratings["rater_id"].astype(str).str.strip().str.upper()
     known = set(key["case_id"])
     problems = []
     for row in ratings.itertuples(index=False):
         where = f"{row.source_file}: row {row.source_row}"
-        if not str(row.rater_id).strip() or pd.isna(row.rater_id):
+        if not row.rater_id:
             problems.append(f"{where}: missing rater_id")
         if row.case_id not in known:
             problems.append(f"{where}: unknown case_id {row.case_id!r}")
         for column in ("rating_A", "rating_B"):
-            value = pd.to_numeric(getattr(row, column), errors="coerce")
-            if pd.isna(value) or value != int(value) or not 1 <= value <= 5:
+            if whole_rating(getattr(row, column)) is None:
                 problems.append(f"{where}: {column} must be a whole number 1-5, got {getattr(row, column)!r}")
         if str(row.preferred).strip().upper() not in ("A", "B"):
             problems.append(f"{where}: preferred must be A or B, got {row.preferred!r}")
@@ -127,8 +140,8 @@ def validate_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
                         f"{row.case_id} by rater {row.rater_id}")
     if problems:
         raise RatingsError("\n".join(problems))
-    ratings["rating_A"] = ratings["rating_A"].astype(int)
-    ratings["rating_B"] = ratings["rating_B"].astype(int)
+    ratings["rating_A"] = ratings["rating_A"].map(whole_rating)
+    ratings["rating_B"] = ratings["rating_B"].map(whole_rating)
     ratings["preferred"] = ratings["preferred"].str.strip().str.upper()
     return ratings[RATING_COLUMNS]
 

@@ -12,6 +12,7 @@ import json
 import re
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -321,36 +322,36 @@ def ingest(paths, cfg: DataConfig | None = None, **overrides) -> IngestResult:
     accepted, quarantined, seen_ids, first_with_text, phi, read = [], [], set(), {}, Counter(), 0
     split_reasons = Counter()
     for source in paths if isinstance(paths, (list, tuple)) else [paths]:
-        path = local_copy(source)
-        if not path.exists():
-            raise IngestError(f"{path}: no such file or folder")
-        fmt = detect_format(path) if cfg.format == "auto" else cfg.format
-        for raw in read_rows(path, fmt, cfg.columns):
-            read += 1
-            row, problem = accept(raw, cfg)
-            if row and row["report_id"] in seen_ids:
-                row, problem = None, ("duplicate_id", f"report_id {row['report_id']} seen before")
-            if row:
-                key = text_key(row)
-                row["duplicate_of"] = first_with_text.setdefault(key, row["report_id"])
-                if row["duplicate_of"] == row["report_id"]:
-                    row["duplicate_of"] = ""
-                elif cfg.duplicates == "quarantine":
-                    row, problem = None, ("duplicate_text", f"same text as report {row['duplicate_of']}")
-            if problem:
-                original = raw.original if isinstance(raw.original, dict) else {"value": raw.original}
-                source_file = str(raw.source_file).replace(str(path), str(source).rstrip("/"), 1)  # the URL, if fetched
-                quarantined.append([source_file, raw.row, *problem, json.dumps(original, default=str)[:2000]])
-                continue
-            seen_ids.add(row["report_id"])
-            if cfg.phi_check != "off":
-                phi.update(phi_hits(" ".join(row[f] for f in TEXT_FIELDS)))
-            row["source"] = row["source"] or fmt
-            row["split"] = row["split"] or assign_split(row["patient_id"] or row["report_id"],
-                                                        cfg.val_fraction, cfg.test_fraction)
-            if "split_reason" in raw.fields:
-                split_reasons[raw.fields["split_reason"]] += 1
-            accepted.append(row)
+        with local_copy(source) as path:
+            if not path.exists():
+                raise IngestError(f"{path}: no such file or folder")
+            fmt = detect_format(path) if cfg.format == "auto" else cfg.format
+            for raw in read_rows(path, fmt, cfg.columns):
+                read += 1
+                row, problem = accept(raw, cfg)
+                if row and row["report_id"] in seen_ids:
+                    row, problem = None, ("duplicate_id", f"report_id {row['report_id']} seen before")
+                if row:
+                    key = text_key(row)
+                    row["duplicate_of"] = first_with_text.setdefault(key, row["report_id"])
+                    if row["duplicate_of"] == row["report_id"]:
+                        row["duplicate_of"] = ""
+                    elif cfg.duplicates == "quarantine":
+                        row, problem = None, ("duplicate_text", f"same text as report {row['duplicate_of']}")
+                if problem:
+                    original = raw.original if isinstance(raw.original, dict) else {"value": raw.original}
+                    source_file = str(raw.source_file).replace(str(path), str(source).rstrip("/"), 1)  # the URL, if fetched
+                    quarantined.append([source_file, raw.row, *problem, json.dumps(original, default=str)[:2000]])
+                    continue
+                seen_ids.add(row["report_id"])
+                if cfg.phi_check != "off":
+                    phi.update(phi_hits(" ".join(row[f] for f in TEXT_FIELDS)))
+                row["source"] = row["source"] or fmt
+                row["split"] = row["split"] or assign_split(row["patient_id"] or row["report_id"],
+                                                            cfg.val_fraction, cfg.test_fraction)
+                if "split_reason" in raw.fields:
+                    split_reasons[raw.fields["split_reason"]] += 1
+                accepted.append(row)
     if cfg.phi_check == "refuse" and phi:
         raise IngestError(f"{paths}: likely identifiers found ({dict(phi)}); refusing to continue (data.phi_check=refuse)")
     reports = pd.DataFrame(accepted, columns=list(REPORT_COLUMNS)) if accepted else empty_reports()
@@ -365,14 +366,18 @@ def fingerprint(reports: pd.DataFrame) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def local_copy(source) -> Path:
-    """A local path for a source; one at a URL is fetched into a temporary folder first."""
+@contextmanager
+def local_copy(source) -> Iterator[Path]:
+    """A local path for a source; one at a URL is fetched into a temporary folder, deleted once it is read."""
     if not is_remote(source):
-        return Path(source)
-    try:
-        return fetch(str(source), Path(tempfile.mkdtemp(prefix="radreport-data-")))
-    except FileNotFoundError as err:
-        raise IngestError(str(err)) from None
+        yield Path(source)
+        return
+    with tempfile.TemporaryDirectory(prefix="radreport-data-") as tmp:
+        try:
+            path = fetch(str(source), Path(tmp))
+        except FileNotFoundError as err:
+            raise IngestError(str(err)) from None
+        yield path
 
 
 def source_fingerprint(path: str | Path) -> str:

@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 OPENI_REPORTS_URL = "https://openi.nlm.nih.gov/imgs/collections/NLMCXR_reports.tgz"
+MAX_ARCHIVE_BYTES = 256 * 2**20   # the reports archive is ~1 MB; anything near this is not it
+MAX_REPORT_BYTES = 2**20          # one study's XML is a few KB
 SECTIONS = {"FINDINGS": "findings", "IMPRESSION": "impression", "INDICATION": "indication", "COMPARISON": "comparison"}
 
 
@@ -29,19 +31,37 @@ def parse_openi_xml(data: bytes) -> dict:
     return fields
 
 
+def copy_limited(source, target, limit: int, what: str) -> None:
+    copied = 0
+    while chunk := source.read(2**20):
+        copied += len(chunk)
+        if copied > limit:
+            raise ValueError(f"{what}: more than {limit // 2**20} MiB; not the Open-i reports archive")
+        target.write(chunk)
+
+
 def download_reports(out_dir: str | Path, url: str = OPENI_REPORTS_URL, timeout: float = 60.0) -> Path:
-    """Fetch and unpack NLMCXR_reports.tgz into out_dir; returns the folder holding the XML files."""
+    """Fetch and unpack NLMCXR_reports.tgz into out_dir; returns the folder holding the XML files. The archive
+    and each member are size-limited, members are written by base name only, and two members with one name are
+    refused rather than one overwriting the other."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "reports.tgz"
         with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as f:
-            shutil.copyfileobj(response, f)
+            copy_limited(response, f, MAX_ARCHIVE_BYTES, url)
         with tarfile.open(archive) as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".xml")]
             if not members:
                 raise ValueError(f"{url}: archive holds no XML reports")
+            by_name: dict[str, str] = {}
             for member in members:
-                target = out_dir / Path(member.name).name
-                target.write_bytes(tar.extractfile(member).read())
+                name = Path(member.name).name
+                if name in by_name:
+                    raise ValueError(f"{url}: members {by_name[name]!r} and {member.name!r} share the name {name!r}")
+                if member.size > MAX_REPORT_BYTES:
+                    raise ValueError(f"{url}: member {member.name!r} is {member.size} bytes; a report is a few KB")
+                by_name[name] = member.name
+            for member in members:
+                (out_dir / Path(member.name).name).write_bytes(tar.extractfile(member).read())
     return out_dir

@@ -13,13 +13,33 @@ from radreport.registry import download_checkpoint
 from radreport.retrieval import prompts_for
 
 
+def fetch_whole(client, name: str, version: int, local: Path) -> None:
+    """Download into a private folder and rename it into place: an interrupted download never leaves a folder
+    that looks like a model (a leftover from one is cleared first)."""
+    import os
+    import shutil
+
+    local.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(local, ignore_errors=True)  # no manifest: a download that died before the rename existed
+    partial = local.parent / f".{local.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        download_checkpoint(client, name, version, partial)
+        partial.rename(local)
+    except OSError:
+        if not (local / "manifest.json").exists():  # not another server that finished first
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 class RegisteredModel:
     def __init__(self, client, name: str, version: int):
+        from radreport.checkpoints import CheckpointSet
+
         local = home() / "serving" / f"{name}-v{version}"
         if not (local / "manifest.json").exists():
-            local.parent.mkdir(parents=True, exist_ok=True)
-            download_checkpoint(client, name, version, local)
-        from radreport.checkpoints import CheckpointSet
+            fetch_whole(client, name, version, local)
 
         self.checkpoints = CheckpointSet(str(local))
         manifest = self.checkpoints.manifest

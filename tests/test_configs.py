@@ -26,3 +26,23 @@ def test_an_unknown_key_fails_naming_the_file_and_field(tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_gates_against_the_baselines(path):
     assert {"rougeL", "clinical_f1_micro"} <= set(load_config(path).promotion.beat_baselines)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- data\n- train\n", "a config is a mapping of sections"),
+    ("train: {lora_r: true}\n", "train.lora_r: Value error, expected a number, got true/false"),
+    ("promotion: {floors: {rougeL: .nan}}\n", "promotion.floors.rougeL: Input should be a finite number"),
+    ("train: {lora_r: 0, learning_rate: x}\n", "train.lora_r: Input should be greater than 0\n.*train.learning_rate"),
+])
+def test_bad_configs_fail_naming_every_field_not_with_a_traceback(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit, match=message):
+        load_config(path)
+
+
+def test_an_empty_section_means_its_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("data:\ntrain:\n")
+    assert load_config(path, data_path="reports.csv").data.path == "reports.csv"
+    assert load_config(path).train.lora_r == 16

@@ -141,24 +141,28 @@ def test_fingerprints_track_content(tmp_path, sample_path):
     assert fingerprint(ingest(changed).reports) != fingerprint(reports)
 
 
-def test_data_download_fetches_an_openi_archive_from_a_server(tmp_path):
-    """`run.py data download iu-xray` against a local HTTP server serving a tarball in Open-i's layout."""
-    from run import main
-
+def serve_archive(tmp_path, members: list[tuple[str, bytes]]) -> tuple[ThreadingHTTPServer, str]:
     served = tmp_path / "served"
-    served.mkdir()
+    served.mkdir(exist_ok=True)
     with tarfile.open(served / "NLMCXR_reports.tgz", "w:gz") as tar:
-        for uid, findings, impression in [(1, "The lungs are clear.", "Normal chest."),
-                                          (2, "Borderline cardiomegaly.", "No acute disease."),
-                                          (3, "", "")]:
-            data = OPENI_XML.format(uid=uid, findings=findings, impression=impression).encode()
-            info = tarfile.TarInfo(f"ecgen-radiology/{uid}.xml")
+        for name, data in members:
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/NLMCXR_reports.tgz"
+
+
+def test_data_download_fetches_an_openi_archive_from_a_server(tmp_path):
+    """`run.py data download iu-xray` against a local HTTP server serving a tarball in Open-i's layout."""
+    from run import main
+
+    server, url = serve_archive(tmp_path, [
+        (f"ecgen-radiology/{uid}.xml", OPENI_XML.format(uid=uid, findings=findings, impression=impression).encode())
+        for uid, findings, impression in [(1, "The lungs are clear.", "Normal chest."),
+                                          (2, "Borderline cardiomegaly.", "No acute disease."), (3, "", "")]])
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/NLMCXR_reports.tgz"
         main(["data", "download", "iu-xray", "--out", str(tmp_path / "xml"), "--url", url])
     finally:
         server.shutdown()
@@ -167,3 +171,20 @@ def test_data_download_fetches_an_openi_archive_from_a_server(tmp_path):
     row = result.reports.set_index("report_id").loc["2"]
     assert row["findings"] == "Borderline cardiomegaly." and row["source"] == "openi-xml"
     assert row["image_ids"] == "CXR2_IM-0001-1001;CXR2_IM-0001-2001"
+
+
+def test_data_download_refuses_clashing_names_and_oversized_archives(tmp_path, monkeypatch):
+    from radreport import openi
+    from run import main
+
+    report = OPENI_XML.format(uid=1, findings="Clear.", impression="Normal.").encode()
+    server, url = serve_archive(tmp_path, [("a/1.xml", report), ("b/1.xml", report)])
+    try:
+        with pytest.raises(SystemExit, match="members 'a/1.xml' and 'b/1.xml' share the name '1.xml'"):
+            main(["data", "download", "iu-xray", "--out", str(tmp_path / "xml"), "--url", url])
+        monkeypatch.setattr(openi, "MAX_ARCHIVE_BYTES", 100)
+        with pytest.raises(SystemExit, match="more than 0 MiB; not the Open-i reports archive"):
+            main(["data", "download", "iu-xray", "--out", str(tmp_path / "xml"), "--url", url])
+    finally:
+        server.shutdown()
+    assert not list((tmp_path / "xml").glob("*.xml"))

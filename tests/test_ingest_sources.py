@@ -174,7 +174,13 @@ def test_a_source_at_a_url_is_fetched_fingerprinted_and_named_in_the_quarantine(
     for name in ("indiana_reports.csv", "indiana_projections.csv", "r2gen_annotation.json"):
         if (iu_xray / name).exists():
             store.pipe(f"/bucket/iu/{name}", (iu_xray / name).read_bytes())
+    import tempfile
+    from pathlib import Path
+
+    copies = lambda: set(Path(tempfile.gettempdir()).glob("radreport-data-*"))  # noqa: E731
+    before = copies()
     remote, local = ingest("memory://bucket/iu"), ingest(str(iu_xray))
+    assert copies() == before  # the fetched copy is deleted once read
     assert remote.reports.equals(local.reports) and len(remote.quarantine) == len(local.quarantine)
     assert all(f.startswith("memory://bucket/iu/") for f in remote.quarantine["source_file"])
     fingerprint = source_fingerprint("memory://bucket/iu")

@@ -131,15 +131,18 @@ def test_retrain_skips_unchanged_data_and_a_failed_run_leaves_the_champion(stack
     main(["retrain", "--config", str(config), "--data", str(data)])
     assert "no new data" in capsys.readouterr().out
 
-    with open(data, "a") as reports:  # new reports arrive, and training breaks
-        reports.write(json.dumps({"report_id": "NEW-1", "findings": "Small left effusion.",
-                                  "impression": "Small left effusion."}) + "\n")
+    # the config changes (same data): a run, not a skip, and its training breaks
     config.write_text(yaml.safe_dump({**settings, "train": {**settings["train"], "model": str(tmp_path / "gone")}}))
     with pytest.raises(SystemExit, match=r"failed \(.*\); the registry's champion is v1 \(unchanged\)"):
         main(["retrain", "--config", str(config), "--data", str(data)])
+    with open(data, "a") as reports:  # new reports arrive: a run again, and it breaks again
+        reports.write(json.dumps({"report_id": "NEW-1", "findings": "Small left effusion.",
+                                  "impression": "Small left effusion."}) + "\n")
+    with pytest.raises(SystemExit, match="failed"):
+        main(["retrain", "--config", str(config), "--data", str(data)])
     assert registry().get_registered_model(MODEL).aliases == {"champion": 1}
     log = [json.loads(line) for line in RetrainState(home() / "schedule", "weekly").log_path.read_text().splitlines()]
-    assert [e["status"] for e in log] == ["succeeded", "skipped", "failed"] and "gone" in log[-1]["error"]
+    assert [e["status"] for e in log] == ["succeeded", "skipped", "failed", "failed"] and "gone" in log[-1]["error"]
     assert log[-1]["champion_before"] == log[-1]["champion_after"] == "v1"
     with run_lock(home() / "schedule" / "weekly.lock", 3600):  # released
         pass
