@@ -1,6 +1,5 @@
 """The Open-i (NLM) IU X-Ray distribution: one XML file per study, and its download."""
 
-import shutil
 import tarfile
 import tempfile
 import urllib.request
