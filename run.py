@@ -620,9 +620,12 @@ def cmd_serve(args) -> None:
                     max_body_bytes=args.max_body_mb * 2**20 if model.takes_images else Limits.max_body_bytes,
                     max_images=model.checkpoints.manifest.get("max_images", 2), max_queue=args.max_queue,
                     timeout_s=args.timeout_s)
-    app = create_app(model, {"model": args.name, "version": version, "task": model.task}, limits)
-    route = "/v1/report" if model.takes_images else "/v1/generate"
-    print(f"serving {args.name} v{version} at http://{args.host}:{args.port} (POST {route}, GET /health)", flush=True)
+    aliases = [a for a, v in client.get_registered_model(args.name).aliases.items() if int(v) == version]
+    model_ids = [f"{args.name}@{version}"] + [f"{args.name}@{alias}" for alias in aliases]
+    app = create_app(model, {"model": args.name, "version": version, "task": model.task}, limits, model_ids)
+    routes = "POST /v1/report" if model.takes_images else \
+        f"POST /v1/generate; OpenAI-compatible /v1/chat/completions, /v1/completions as {', '.join(model_ids)}"
+    print(f"serving {args.name} v{version} at http://{args.host}:{args.port} ({routes}; GET /health)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

@@ -15,6 +15,7 @@ and still counts against the queue). /health answers at once, whatever is queued
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import io
 import json
 import tempfile
@@ -26,6 +27,8 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from radreport import openai_api
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self.too_big(send)
+            return await self.too_big(scope, send)
         body, more = b"", True
         while more:
             message = await receive()
@@ -58,7 +61,7 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                return await self.too_big(send)
+                return await self.too_big(scope, send)
             more = message.get("more_body", False)
         replayed = False
 
@@ -71,12 +74,23 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def too_big(self, send):
-        payload = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+    async def too_big(self, scope, send):
+        message = f"request body over {self.max_bytes} bytes"
+        payload = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                        "code": None}} if scope["path"] in openai_api.PATHS else
+                             {"detail": message}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
+
+
+class ServiceError(Exception):
+    """An answer other than 200 from a route (busy, timed out): rendered in the route's error shape."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
 
 
 class GenerationQueue:
@@ -86,6 +100,7 @@ class GenerationQueue:
         self.size, self.timeout_s = size, timeout_s
         self.admitted, self.seconds_per_job = 0, 5.0
         self.model_lock, self.count_lock = threading.Lock(), threading.Lock()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="generation")
 
     def run(self, job):
         import time
@@ -100,25 +115,38 @@ class GenerationQueue:
             with self.count_lock:
                 self.admitted -= 1
 
-    async def submit(self, job):
-        """The job's result, or a 503/504 response."""
+    def start(self, job) -> concurrent.futures.Future:
+        """The running (or waiting) job, or ServiceError 503 when the queue is full."""
         with self.count_lock:
             if self.admitted >= self.size:
                 retry = max(1, round(self.seconds_per_job * self.admitted))
-                return JSONResponse({"detail": f"{self.admitted} requests queued; try again later"},
-                                    status_code=503, headers={"Retry-After": str(retry)})
+                raise ServiceError(503, f"{self.admitted} requests queued; try again later", {"Retry-After": str(retry)})
             self.admitted += 1
-        future = asyncio.get_running_loop().run_in_executor(None, self.run, job)
+        return self.pool.submit(self.run, job)
+
+    async def submit(self, job):
+        """The job's result, or ServiceError 503 (queue full) / 504 (past the deadline)."""
+        future = asyncio.wrap_future(self.start(job))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
-            return JSONResponse({"detail": f"generation took longer than {self.timeout_s:g} s"}, status_code=504)
+            raise ServiceError(504, f"generation took longer than {self.timeout_s:g} s") from None
 
 
 async def validation_error(request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 without the submitted input, which is report text."""
+    """FastAPI's 422 without the submitted input, which is report text (OpenAI's 400 shape on its routes)."""
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()]
+    if request.url.path in openai_api.PATHS:
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        param = ".".join(str(p) for p in first["loc"] if p != "body") or None
+        return openai_api.error(400, f"{param}: {first['msg']}" if param else first["msg"], param)
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def service_error(request, error: ServiceError) -> JSONResponse:
+    if request.url.path in openai_api.PATHS:
+        return openai_api.error(error.status, error.message, headers=error.headers)
+    return JSONResponse({"detail": error.message}, status_code=error.status, headers=error.headers)
 
 
 def request_model(limits: Limits) -> type[BaseModel]:
@@ -168,11 +196,13 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
     return ReportRequest
 
 
-def create_app(model, info: dict, limits: Limits = Limits()) -> FastAPI:
-    """`model` has generate(texts, batch_size, max_new_tokens) -> texts; `info` names it in every answer."""
+def create_app(model, info: dict, limits: Limits = Limits(), model_ids: list[str] | None = None) -> FastAPI:
+    """`model` has generate(texts, batch_size, max_new_tokens) -> texts (and for a text model .tokenizer and
+    .complete(...) for the OpenAI routes, which answer to `model_ids`); `info` names it in every answer."""
     app = FastAPI(title="radreport", description=__doc__)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ServiceError, service_error)
     GenerateRequest = request_model(limits)
     queue = GenerationQueue(limits.max_queue, limits.timeout_s)
 
@@ -201,4 +231,6 @@ def create_app(model, info: dict, limits: Limits = Limits()) -> FastAPI:
         return await queue.submit(lambda: {"impressions": model.generate(request.findings, limits.max_batch,
                                                                          request.max_new_tokens), **info})
 
+    if hasattr(model, "complete"):
+        openai_api.add_openai_routes(app, model, model_ids or [f"{info['model']}@{info['version']}"], limits, queue)
     return app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from radreport.evaluation import inference_model
 from radreport.formatting import INSTRUCTIONS
-from radreport.generation import generate
+from radreport.generation import Completion, complete, generate
 from radreport.models import load_tokenizer
 from radreport.paths import home
 from radreport.registry import download_checkpoint
@@ -62,6 +62,12 @@ class RegisteredModel:
             return generate_reports(self.model, self.tokenizer, records, max_new_tokens, batch_size)
         prompts = prompts_for(self.checkpoints, [INSTRUCTIONS[self.task]] * len(inputs), inputs)
         return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc="generating")
+
+    def complete(self, text: str, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+                 stop: list[str] | None = None, seed: int | None = None, streamer=None) -> Completion:
+        """One input (a findings text for findings_to_impression) in the task's prompt, as in training."""
+        prompt = prompts_for(self.checkpoints, [INSTRUCTIONS[self.task]], [text])[0]
+        return complete(self.model, self.tokenizer, prompt, max_new_tokens, temperature, top_p, stop, streamer, seed)
 
 
 def read_inputs(path: Path, takes_images: bool = False) -> list[dict]:

@@ -26,3 +26,23 @@ def serving(*args: str):
     server = Server("radreport serve", [sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), *args], port)
     with running([server], Path(tempfile.mkdtemp(prefix="radreport-serve-"))):
         yield server.url, httpx.get(f"{server.url}/health", timeout=5)
+
+
+@contextmanager
+def served_app(app):
+    """An ASGI app under uvicorn in this process on a free loopback port; yields its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -199,6 +199,7 @@ def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys
 
 def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     import httpx
+    import openai
 
     from radreport.paths import home
 
@@ -225,6 +226,13 @@ def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
         assert {name: r.status_code for name, r in bad.items()} == {**dict.fromkeys(bad, 422), "body too big": 413}
         assert "findings[0] has 501 characters" in bad["too long"].text
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # still up
+        api = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        assert {m.id for m in api.models.list().data} == {f"radreport-test@{champion}", "radreport-test@champion"}
+        chat = api.chat.completions.create(model="radreport-test@champion", max_tokens=4,
+                                           messages=[{"role": "user", "content": "The lungs are clear."}])
+        one = httpx.post(f"{url}/v1/generate", json={"findings": ["The lungs are clear."], "max_new_tokens": 4},
+                         timeout=60)
+        assert chat.choices[0].message.content == one.json()["impressions"][0]  # the task's prompt, greedy
 
 
 def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path):

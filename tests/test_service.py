@@ -4,15 +4,12 @@ long as the test says (the limits belong to the server, not the model)."""
 import asyncio
 import base64
 import io
-import socket
-import threading
 import time
-from contextlib import contextmanager
 
 import httpx
-import uvicorn
 
 from radreport.service import Limits, create_app
+from tests.serving import served_app
 
 
 class SlowModel:
@@ -25,22 +22,8 @@ class SlowModel:
         return ["No acute abnormality."] * len(inputs)
 
 
-@contextmanager
 def served(model, **limits):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(model, {"model": "m"}, Limits(**limits)), host="127.0.0.1",
-                                           port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return served_app(create_app(model, {"model": "m"}, Limits(**limits)))
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit_not_read_whole():

@@ -1,0 +1,123 @@
+"""The OpenAI-compatible routes, driven by the official `openai` client against uvicorn on loopback, with a real
+(tiny, random) Llama and its tokenizer behind them."""
+
+import httpx
+import openai
+import pytest
+
+from radreport.formatting import INSTRUCTIONS, prompt
+from radreport.generation import complete, generate
+from radreport.service import Limits, create_app
+from tests.serving import served_app
+
+IDS = ["radreport-test@3", "radreport-test@champion"]
+FINDINGS = "The heart is normal in size. The lungs are clear."
+
+
+class TinyTextModel:
+    """What `run.py serve` serves, on the tiny model: the task's prompt around the input, as RegisteredModel does."""
+    takes_images = False
+
+    def __init__(self, path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model = AutoModelForCausalLM.from_pretrained(path)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+
+    def prompt(self, text: str) -> str:
+        return prompt(INSTRUCTIONS["findings_to_impression"], text)
+
+    def generate(self, inputs, batch_size, max_new_tokens):
+        return generate(self.model, self.tokenizer, [self.prompt(t) for t in inputs], batch_size, max_new_tokens)
+
+    def complete(self, text, max_new_tokens, temperature=0.0, top_p=1.0, stop=None, seed=None, streamer=None):
+        return complete(self.model, self.tokenizer, self.prompt(text), max_new_tokens, temperature, top_p, stop,
+                        streamer, seed)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model):
+    model = TinyTextModel(tiny_model)
+    app = create_app(model, {"model": "radreport-test", "version": 3}, Limits(max_chars=200, max_new_tokens=32), IDS)
+    with served_app(app) as url:
+        yield url, model
+
+
+def client(url) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+def test_models_lists_the_version_and_its_alias(server):
+    url, _ = server
+    assert [m.id for m in client(url).models.list().data] == IDS
+
+
+def test_a_chat_completion_is_the_task_models_greedy_answer(server):
+    url, model = server
+    reply = client(url).chat.completions.create(model="radreport-test@champion", max_tokens=12,
+                                                messages=[{"role": "system", "content": "ignored"},
+                                                          {"role": "user", "content": FINDINGS}])
+    expected = complete(model.model, model.tokenizer, model.prompt(FINDINGS), 12)
+    assert reply.choices[0].message.content == expected.text and reply.object == "chat.completion"
+    assert reply.choices[0].finish_reason == expected.finish_reason
+    assert reply.usage.completion_tokens == expected.completion_tokens
+    assert reply.usage.prompt_tokens == len(model.tokenizer(model.prompt(FINDINGS))["input_ids"])
+
+
+def test_a_stream_sends_the_same_text_in_pieces(server):
+    url, _ = server
+    api = client(url)
+    whole = api.completions.create(model=IDS[0], prompt=FINDINGS, max_tokens=16).choices[0].text
+    chunks = list(api.chat.completions.create(model=IDS[0], max_tokens=16, stream=True,
+                                              stream_options={"include_usage": True},
+                                              messages=[{"role": "user", "content": FINDINGS}]))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    # The streamer sends text at word boundaries; this random model's text has none, so it may come as one piece.
+    assert text.strip() == whole and chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-2].choices[0].finish_reason in ("stop", "length") and chunks[-1].usage.completion_tokens > 0
+
+
+def test_stop_sequences_end_the_text_before_them(server):
+    url, _ = server
+    api = client(url)
+    whole = api.completions.create(model=IDS[0], prompt=FINDINGS, max_tokens=24).choices[0].text
+    stop = whole.split()[len(whole.split()) // 2] if len(whole.split()) > 1 else whole[:3]
+    cut = api.completions.create(model=IDS[0], prompt=FINDINGS, max_tokens=24, stop=[stop])
+    assert cut.choices[0].text == whole[:whole.find(stop)].strip() and cut.choices[0].finish_reason == "stop"
+    streamed = "".join(c.choices[0].text for c in api.completions.create(model=IDS[0], prompt=FINDINGS,
+                                                                          max_tokens=24, stop=[stop], stream=True))
+    assert streamed.strip() == cut.choices[0].text
+
+
+def test_sampling_is_seeded(server):
+    url, _ = server
+    api = client(url)
+    ask = lambda: api.completions.create(model=IDS[0], prompt=FINDINGS, max_tokens=12, temperature=1.0,  # noqa: E731
+                                         seed=7).choices[0].text
+    assert ask() == ask()
+
+
+@pytest.mark.parametrize("request_body, status, param", [
+    ({"model": IDS[0], "messages": [{"role": "system", "content": "x"}]}, 400, "messages"),
+    ({"model": IDS[0], "messages": [{"role": "user", "content": "x" * 201}]}, 400, "messages"),
+    ({"model": IDS[0], "messages": [{"role": "user", "content": "x"}], "max_tokens": 33}, 400, "max_tokens"),
+    ({"model": IDS[0], "messages": [{"role": "user", "content": "x"}], "n": 2}, 400, "n"),
+    ({"model": IDS[0], "messages": [{"role": "user", "content": "x"}],
+      "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, 400, "response_format"),
+    ({"model": "other", "messages": [{"role": "user", "content": "x"}]}, 404, "model"),
+])
+def test_malformed_requests_get_openais_error_shape_without_the_text(server, request_body, status, param):
+    url, _ = server
+    answer = httpx.post(f"{url}/v1/chat/completions", json=request_body, timeout=30)
+    assert answer.status_code == status
+    body = answer.json()["error"]
+    assert body["param"] == param and body["type"] == "invalid_request_error" and "x" * 20 not in body["message"]
+    with pytest.raises(openai.APIStatusError) as raised:
+        client(url).chat.completions.create(**request_body)
+    assert raised.value.status_code == status
+
+
+def test_an_oversized_body_is_a_413_in_openais_shape(server):
+    url, _ = server
+    answer = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 300_000, timeout=30)
+    assert answer.status_code == 413 and "request body over" in answer.json()["error"]["message"]
