@@ -227,6 +227,17 @@ def champion_now(config) -> str:
     return f"v{champion}" if champion is not None else "none"
 
 
+def prepare_backend(requested: str) -> None:
+    """Import Unsloth now, before the pipeline imports trl/transformers/peft, when it is the backend here."""
+    from radreport.backends import BackendUnavailable, import_unsloth_first, select_backend
+
+    try:
+        backend, _ = select_backend(requested)
+    except BackendUnavailable:
+        return  # it may run elsewhere (a GPU step operator): the training step decides, and fails loudly, there
+    import_unsloth_first(backend)
+
+
 def run_training(config, schedule=None, zenml_config: str | None = None):
     """One run of the training pipeline on the configured data (the ZenML pipeline run), or, given a ZenML
     Schedule, its registration on an orchestrator that runs schedules."""
@@ -236,6 +247,7 @@ def run_training(config, schedule=None, zenml_config: str | None = None):
 
     vision = isinstance(config, VisionPipelineConfig)
     model_name = model_name_of(config)
+    prepare_backend(config.train.backend)
 
     from ops.stack import bootstrap
     from pipelines.training import training_pipeline
@@ -449,9 +461,10 @@ def is_train_output(folder: Path) -> bool:
 
 def cmd_train(args) -> None:
     from radreport.paths import exports
-    from radreport.training import train_lora
 
     config = text_only(load_pipeline_config(args.config, args.data), args.config, "train")
+    prepare_backend(config.train.backend)
+    from radreport.training import train_lora
     out = Path(args.out or exports() / "train" / Path(args.config).stem)
     if out.is_dir() and any(out.iterdir()) and not (args.overwrite or is_train_output(out)):
         raise SystemExit(f"train --out {out}: not empty and not an earlier `train` output; choose a new folder "

@@ -4,15 +4,18 @@ ViT-L/14 at 336 px, 7B language model; speed and memory do not depend on trained
 study from ../shared/data/iu_xray_images_sample.
 
     pip install '.[gpu]'        # beside the base dependencies
-    python benchmarks/train_vlm_gpu.py [--steps 10] [--model-dir /tmp/llava-next-7b-random]
+    python benchmarks/train_vlm_gpu.py [--steps 10] [--warmup 2] [--model-dir /tmp/llava-next-7b-random]
+    python benchmarks/train_vlm_gpu.py --smoke      # the same code on CPU: tiny LLaVA-Next, hf-qlora in 4-bit
 
-hf-qlora always; Unsloth's FastVisionModel too, in its own process (importing Unsloth patches transformers), where
-it loads the architecture (else its error is printed). Last line: JSON with device, step_seconds, images_per_s,
-peak_memory_gb (and unsloth_* where measured).
+hf-qlora always; Unsloth's FastVisionModel too, in its own process on one device (Unsloth imported first), where
+it loads the architecture (else its failure is reported and hf-qlora's figures kept). Only the optimizer steps
+after --warmup are timed (no evaluation or save inside the window). Last line: JSON with device, step_seconds,
+images_per_s, peak_memory_gb, trainable_share (and unsloth_* where measured).
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,9 +50,11 @@ def study_records(images: Path, copies: int):
     return pd.concat([train, records.head(1).assign(split="validation")], ignore_index=True)
 
 
-def run_backend(backend: str, model_dir: Path, images: Path, steps: int) -> dict:
-    import torch
+def run_backend(backend: str, model_dir: Path, images: Path, steps: int, warmup: int, smoke: bool) -> dict:
+    from radreport.backends import import_unsloth_first
 
+    import_unsloth_first(backend)  # before anything below imports trl, transformers or peft
+    from benchmarks.timing import peak_memory_gb, reset_peak_memory, step_timer
     from ops.env import configure
 
     configure(tempfile.mkdtemp(prefix=f"radreport-vlm-bench-{backend}-"))
@@ -57,54 +62,70 @@ def run_backend(backend: str, model_dir: Path, images: Path, steps: int) -> dict
     from radreport.images import image_paths
     from radreport.vision_training import train_vision_lora
 
-    config = VisionTrainConfig(model=str(model_dir), backend=backend, max_steps=steps, eval_steps=steps + 1,
-                               logging_steps=1)
-    records = study_records(images, copies=steps * config.grad_accum)
-    torch.cuda.reset_peak_memory_stats()
-    manifest = json.loads((train_vision_lora(records, config, Path(tempfile.mkdtemp())) / "radreport.json").read_text())
-    seconds, studies = manifest["summary"]["train_seconds"], steps * config.grad_accum * config.batch_size
-    images_seen = sum(len(image_paths(i)) for i in records["images"].head(studies))
-    return {"backend": backend, "step_seconds": round(seconds / steps, 2), "images_per_s": round(images_seen / seconds, 2),
-            "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 1),
-            "trainable_share": manifest["summary"]["trainable_share"]}
+    config = VisionTrainConfig(model=str(model_dir), backend=backend, max_steps=warmup + steps,
+                               eval_steps=warmup + steps + 1, logging_steps=1, **({"grad_accum": 1} if smoke else {}))
+    records = study_records(images, copies=(warmup + steps) * config.grad_accum)
+    timer = step_timer()
+    reset_peak_memory()
+    manifest = train_vision_lora(records, config, Path(tempfile.mkdtemp()), callbacks=[timer]).manifest
+    seconds = sum(timer.seconds[warmup:])
+    per_step = config.grad_accum * config.batch_size
+    timed = records["images"].iloc[warmup * per_step:(warmup + steps) * per_step]
+    return {"backend": backend, "step_seconds": round(seconds / steps, 2),
+            "images_per_s": round(sum(len(image_paths(i)) for i in timed) / seconds, 2),
+            "peak_memory_gb": round(peak_memory_gb(), 2), "trainable_share": manifest["summary"]["trainable_share"]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=10)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "llava-next-7b-random"))
     parser.add_argument("--images", default=str(ROOT.parent / "shared/data/iu_xray_images_sample"))
+    parser.add_argument("--smoke", action="store_true", help="CPU, tiny model, hf-qlora only: the code path, not speed")
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: run one backend in this process
     args = parser.parse_args()
     model_dir = Path(args.model_dir)
     if args.backend:
-        print(json.dumps(run_backend(args.backend, model_dir, Path(args.images), args.steps)))
+        print(json.dumps(run_backend(args.backend, model_dir, Path(args.images), args.steps, args.warmup, args.smoke)))
         return
     import torch
 
-    if not torch.cuda.is_available():
-        raise SystemExit("benchmarks/train_vlm_gpu.py needs an NVIDIA GPU")
     from tests.tiny_llava import build_tiny_llava
 
-    build_tiny_llava(model_dir, vision=CLIP_L_336, text=MISTRAL_7B, grid=GRID, device="cuda")
-    torch.cuda.empty_cache()
-    results = {}
-    for backend in ("hf-qlora", "unsloth"):
-        out = subprocess.run([sys.executable, __file__, "--backend", backend, "--steps", str(args.steps),
-                              "--model-dir", str(model_dir), "--images", args.images], stdout=subprocess.PIPE, text=True)
+    if args.smoke:
+        args.steps, args.warmup = 2, 1
+        model_dir = build_tiny_llava(Path(tempfile.mkdtemp(prefix="radreport-smoke-")) / "tiny-llava")
+        device, backends = "cpu (smoke)", ("hf-qlora",)
+    elif not torch.cuda.is_available():
+        raise SystemExit("benchmarks/train_vlm_gpu.py needs an NVIDIA GPU (or --smoke)")
+    else:
+        build_tiny_llava(model_dir, vision=CLIP_L_336, text=MISTRAL_7B, grid=GRID, device="cuda")
+        torch.cuda.empty_cache()
+        device, backends = torch.cuda.get_device_name(0), ("hf-qlora", "unsloth")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
+           **({"RADREPORT_QLORA_ON_CPU": "1"} if args.smoke else {})}
+    results, failures = {}, {"unsloth": "not run: Unsloth needs an NVIDIA GPU"} if args.smoke else {}
+    for backend in backends:
+        out = subprocess.run([sys.executable, __file__, "--backend", backend, "--steps", str(args.steps), "--warmup",
+                              str(args.warmup), "--model-dir", str(model_dir), "--images", args.images,
+                              *(["--smoke"] if args.smoke else [])], stdout=subprocess.PIPE, text=True, env=env)
         if out.returncode:
-            print(f"{backend}: failed (exit {out.returncode}); its log is above", file=sys.stderr)
+            failures[backend] = f"exit {out.returncode} (its log is above)"
             continue
         results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
-    device = torch.cuda.get_device_name(0)
-    print(f"{device}; LLaVA-Next-7B shape, random weights, 4-bit, LoRA r=16, batch 1 x 8, {args.steps} steps")
+    shape = "tiny LLaVA-Next" if args.smoke else "LLaVA-Next-7B shape, random weights, 4-bit"
+    print(f"{device}; {shape}, LoRA r=16, {args.steps} timed steps after {args.warmup}")
     print(f"{'backend':<10} {'s/step':>7} {'images/s':>9} {'peak GB':>8}")
     for backend, r in results.items():
         print(f"{backend:<10} {r['step_seconds']:>7.2f} {r['images_per_s']:>9.2f} {r['peak_memory_gb']:>8.1f}")
-    figures = {"device": device, **{k: v for k, v in results.get("hf-qlora", {}).items() if k != "backend"}}
+    figures = {"device": device, "smoke": args.smoke,
+               **{k: v for k, v in results.get("hf-qlora", {}).items() if k != "backend"}}
     figures.update({f"unsloth_{k}": v for k, v in results.get("unsloth", {}).items() if k != "backend"})
+    figures["failures"] = failures
     print(json.dumps(figures))
-
+    if not results:
+        raise SystemExit("every backend failed")
 
 if __name__ == "__main__":
     main()

@@ -79,6 +79,13 @@ def cpu_computes_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
+def gpu_half_dtype():
+    """bf16 on GPUs that compute it (Ampere and later), fp16 on those that do not (T4, V100)."""
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def load_for_inference(model_class, path):
     """bf16 on the GPU, and on a CPU that computes bf16 natively (~2.3x fp32 GEMMs on AVX-512 BF16); else fp32 on the
     CPU with oneDNN linear layers (see onednn)."""
@@ -87,7 +94,7 @@ def load_for_inference(model_class, path):
     from radreport.onednn import use_onednn_linears
 
     cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda or cpu_computes_bf16() else torch.float32
+    dtype = gpu_half_dtype() if cuda else torch.bfloat16 if cpu_computes_bf16() else torch.float32
     return use_onednn_linears(model_class.from_pretrained(path, dtype=dtype, device_map={"": 0} if cuda else None))
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from radreport import tracking
-from radreport.backends import select_backend
+from radreport.backends import import_unsloth_first, select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, RETRIEVAL_TEMPLATE, prompt_completion
-from radreport.models import load_model, load_tokenizer, resolve_model
+from radreport.models import gpu_half_dtype, load_model, load_tokenizer, resolve_model
 from radreport.paths import home
 from radreport.retrieval import ExampleIndex
 
@@ -87,6 +87,7 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules, task_type="CAUSAL_LM")
     if backend == "unsloth":
+        import_unsloth_first(backend)  # a no-op when run.py did it; warns when trl came first
         from unsloth import FastLanguageModel  # imported here only: it patches transformers
 
         model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(model_path), max_seq_length=cfg.max_length,
@@ -101,10 +102,11 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
         from peft import prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
+        half = gpu_half_dtype() if torch.cuda.is_available() else torch.bfloat16
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                          bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization, device_map={"": 0},
-                                                     dtype=torch.bfloat16)
+                                          bnb_4bit_compute_dtype=half)
+        model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization, dtype=half,
+                                                     device_map={"": 0} if torch.cuda.is_available() else None)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         return model, tokenizer, lora
     from radreport.cpu_speed import base_dtype
@@ -123,9 +125,10 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
              max_steps: int | None = None):
     """With eval_loss, the validation loss is computed at every checkpoint and the trainer tracks the best one
     (`state.best_global_step`), which `prune_checkpoints` keeps beside the last K."""
+    import torch
     from trl import SFTConfig
 
-    on_gpu = backend != "cpu-lora"
+    on_gpu = backend != "cpu-lora" and torch.cuda.is_available()  # hf-qlora runs on a CPU for smoke runs
     evaluation = dict(eval_strategy="steps", eval_steps=cfg.save_steps, per_device_eval_batch_size=cfg.batch_size,
                       metric_for_best_model="eval_loss", greater_is_better=False) if eval_loss else {}
     grouped = not on_gpu and cfg.group_by_length
@@ -147,7 +150,8 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed,
-        bf16=on_gpu,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        fp16=on_gpu and not torch.cuda.is_bf16_supported(),
         use_cpu=not on_gpu,
         report_to=["mlflow"] if tracking.active() else [],
         dataloader_num_workers=0,

@@ -53,7 +53,19 @@ class VisionCollator:
         if not full.startswith(user):
             raise ValueError("the chat template does not render the user turn as a prefix of the conversation; "
                              "the report tokens cannot be told apart for the loss")
-        return full, user
+        return self.ending_in_eos(full, record["output"]), user
+
+    def ending_in_eos(self, full: str, report: str) -> str:
+        """The conversation with the report's turn ending in an end token the model stops on. Some published
+        templates end it with plain text (llava-v1.6-mistral writes a literal `<\\s> `, not `</s>`): the model would
+        be taught that text and never stop. A tail holding a special token (`</s>`, `<|im_end|>`) is kept."""
+        end = full.rfind(report) + len(report)
+        if end < len(report):
+            raise ValueError("the chat template does not render the report verbatim")
+        tail = full[end:]
+        if any(token in tail for token in self.processor.tokenizer.all_special_tokens):
+            return full
+        return full[:end] + self.processor.tokenizer.eos_token
 
     def __call__(self, records: list[dict]) -> dict:
         texts, users = zip(*(self.texts(r) for r in records))

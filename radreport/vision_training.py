@@ -15,15 +15,19 @@ from pathlib import Path
 import pandas as pd
 
 from radreport import tracking
-from radreport.backends import select_backend
+from radreport.backends import import_unsloth_first, select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import VisionTrainConfig
 from radreport.images import image_paths
-from radreport.models import load_for_inference, resolve_model
+from radreport.models import gpu_half_dtype, load_for_inference, resolve_model
 from radreport.vision_format import VisionCollator, conversation, load_images
 
 log = logging.getLogger(__name__)
 TASK = "image_to_structured"
+# Modules the 4-bit load leaves in bf16. transformers matches each pattern as a regex from the start of the full
+# module name (or as a suffix), and LLaVA-Next's modules are `model.vision_tower.…`: a bare "vision_tower" would
+# quantize the whole vision tower and projector.
+KEEP_FULL_PRECISION = [r"(?:model\.)?vision_tower", r"(?:model\.)?multi_modal_projector", "lm_head"]
 
 
 def load_for_training(backend: str, cfg: VisionTrainConfig):
@@ -33,6 +37,7 @@ def load_for_training(backend: str, cfg: VisionTrainConfig):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if backend == "unsloth":
+        import_unsloth_first(backend)  # a no-op when run.py did it; warns when trl came first
         from unsloth import FastVisionModel  # imported here only: it patches transformers
 
         model, processor = FastVisionModel.from_pretrained(cfg.model, load_in_4bit=True)
@@ -46,11 +51,12 @@ def load_for_training(backend: str, cfg: VisionTrainConfig):
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
+        half = gpu_half_dtype() if torch.cuda.is_available() else torch.bfloat16
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                          bnb_4bit_compute_dtype=torch.bfloat16,
-                                          llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
-        model = AutoModelForImageTextToText.from_pretrained(cfg.model, quantization_config=quantization,
-                                                            device_map={"": 0}, dtype=torch.bfloat16)
+                                          bnb_4bit_compute_dtype=half, llm_int8_skip_modules=KEEP_FULL_PRECISION)
+        model = AutoModelForImageTextToText.from_pretrained(
+            cfg.model, quantization_config=quantization, dtype=half,
+            device_map={"": 0} if torch.cuda.is_available() else None)  # CPU: bitsandbytes runs 4-bit there too
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
         model = AutoModelForImageTextToText.from_pretrained(cfg.model, dtype=torch.float32)
@@ -59,15 +65,22 @@ def load_for_training(backend: str, cfg: VisionTrainConfig):
     return get_peft_model(model, lora), processor
 
 
+def parameter_count(parameter) -> int:
+    """Elements a parameter stands for: a packed 4-bit weight holds two per byte, its quant_state the real shape."""
+    shape = getattr(getattr(parameter, "quant_state", None), "shape", None)
+    return shape.numel() if shape is not None else parameter.numel()
+
+
 def trainable_share(model) -> float:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable / sum(p.numel() for p in model.parameters())
+    trainable = sum(parameter_count(p) for p in model.parameters() if p.requires_grad)
+    return trainable / sum(parameter_count(p) for p in model.parameters())
 
 
-def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path) -> CheckpointSet:
+def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path, callbacks=()) -> CheckpointSet:
     """Train on the train split and keep the adapter with the lowest validation loss, laid out as a
     one-checkpoint CheckpointSet (the processor in place of the tokenizer), so registry, promotion and export
     treat it as they treat a text adapter."""
+    import torch
     from transformers import Trainer, TrainingArguments
 
     train = records[records["split"] == "train"].to_dict("records")
@@ -81,6 +94,7 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
     tracking.set_tags({"train_backend": backend, "train_backend_reason": why, "modality": "image"})
     model, processor = load_for_training(backend, cfg)
     share = trainable_share(model)
+    on_gpu = backend != "cpu-lora" and torch.cuda.is_available()  # hf-qlora runs on a CPU for smoke runs
     work_dir = out_dir / "trainer"
     args = TrainingArguments(
         output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
@@ -89,10 +103,12 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
         optim="adamw_torch", lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
         logging_steps=cfg.logging_steps, eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps",
         save_steps=cfg.eval_steps, save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
-        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, bf16=backend != "cpu-lora",
-        use_cpu=backend == "cpu-lora", report_to=["mlflow"] if tracking.active() else [], dataloader_num_workers=0)
+        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        fp16=on_gpu and not torch.cuda.is_bf16_supported(), use_cpu=not on_gpu,
+        gradient_checkpointing_kwargs={"use_reentrant": False}, report_to=["mlflow"] if tracking.active() else [],
+        dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
-                      data_collator=VisionCollator(processor))
+                      data_collator=VisionCollator(processor), callbacks=list(callbacks))
     started = time.perf_counter()
     result = trainer.train()
     best_step = trainer.state.best_global_step or trainer.state.global_step

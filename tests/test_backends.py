@@ -33,3 +33,25 @@ def test_this_machine_detects_no_gpu():
     if not env.cuda:
         with pytest.raises(BackendUnavailable):
             select_backend("unsloth", env)
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command):
+    """Through run.py as a user runs it, with select_backend answering unsloth (this machine has no GPU) and a
+    stand-in unsloth that records what was imported before it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    report = tmp_path / "imported_before.json"
+    driver = (f"import sys; sys.path[:0] = [{str(root / 'tests/fixtures/fake_unsloth')!r}, {str(root)!r}]\n"
+              "import radreport.backends as b; b.select_backend = lambda requested, env=None: ('unsloth', 'test')\n"
+              f"from run import main; main(['--home', {str(tmp_path / 'home')!r}, {command!r}, '--config', "
+              f"{str(root / 'configs/demo.yaml')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", driver], env={**os.environ, "FAKE_UNSLOTH_REPORT": str(report)},
+                          capture_output=True, text=True, timeout=300)
+    assert "fake unsloth: recorded the import order" in done.stderr, done.stderr[-2000:]
+    assert json.loads(report.read_text()) == []

@@ -69,6 +69,28 @@ def test_collation_supervises_only_the_report(records, tiny_llava):
         assert (batch["input_ids"][i] == image_token).sum() > 0 and image_token not in supervised
 
 
+# llava-hf/llava-v1.6-mistral-7b-hf's chat template as published: the assistant turn ends with the text `<\s> `.
+LLAVA_MISTRAL_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}<<SYS>>\n{{ message['content'][0]['text'] }}"
+    "\n<</SYS>>\n\n{% elif message['role'] == 'user' %}[INST] {% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}<image>\n{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %} [/INST]{% elif message['role'] == 'assistant' %} {% for content in message['content'] %}"
+    "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<\\s> {% endif %}{% endfor %}"
+)
+
+
+def test_the_report_ends_in_eos_whatever_the_template_writes(records, tiny_llava):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    processor.chat_template = LLAVA_MISTRAL_TEMPLATE
+    record = records.head(1).to_dict("records")[0]
+    full, _ = VisionCollator(processor).texts(record)
+    assert "<\\s>" not in full and full.endswith(record["output"] + "</s>")
+    labels = VisionCollator(processor)([record])["labels"][0]
+    assert int(labels[labels != -100][-1]) == processor.tokenizer.eos_token_id
+
+
 def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
     from radreport.vision_training import generate_reports, load_vision_adapter, train_vision_lora
 
@@ -201,5 +223,23 @@ def serve_the_image_champion(iu_images):
             "text route": httpx.post(f"{url}/v1/generate", json={"findings": ["x"]}, timeout=10),
         }
         assert {name: r.status_code for name, r in bad.items()} == {**dict.fromkeys(bad, 422), "text route": 404}
-        assert "images[0] is not a base64-encoded PNG or JPEG image" in bad["not an image"].text
+        assert "images[0]: not a readable PNG or JPEG image" in bad["not an image"].text
+        assert "images[0] is not base64" in bad["not base64"].text
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # still up
+
+
+def test_the_4bit_load_keeps_the_vision_tower_and_projector_in_full_precision(tiny_llava):
+    """The hf-qlora loader on CPU (bitsandbytes loads 4-bit there): no Linear4bit under the vision tower or the
+    projector, and the language model's linear layers are 4-bit."""
+    import bitsandbytes as bnb
+
+    from radreport.vision_training import load_for_training
+
+    from radreport.vision_training import trainable_share
+
+    model, _ = load_for_training("hf-qlora", VisionTrainConfig(model=str(tiny_llava), backend="hf-qlora"))
+    four_bit = [name for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)]
+    assert four_bit and all("language_model" in name for name in four_bit)
+    assert not [n for n in four_bit if "vision_tower" in n or "multi_modal_projector" in n]
+    full, _ = load_for_training("cpu-lora", VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora"))
+    assert trainable_share(model) == pytest.approx(trainable_share(full))  # 4-bit weights counted unpacked

@@ -53,8 +53,9 @@ def build_tiny_llava(out: Path, vision: dict = TINY_VISION, text: dict = TINY_TE
         text_config=LlamaConfig(**{"vocab_size": len(tokenizer), **text}, pad_token_id=0, bos_token_id=1, eos_token_id=2),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
         vision_feature_select_strategy="default", vision_feature_layer=-1)
-    with torch.device(device):
-        model = LlavaNextForConditionalGeneration(config)
-    model.to(torch.bfloat16 if device == "cuda" else torch.float32).save_pretrained(out)
+    with torch.device(device):  # built in its final dtype: a 7B model in fp32 first would need ~28 GB more
+        model = LlavaNextForConditionalGeneration._from_config(
+            config, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
