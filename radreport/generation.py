@@ -41,12 +41,18 @@ def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
 
 @torch.inference_mode()
 def complete(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-             stop: list[str] | None = None, streamer=None, seed: int | None = None) -> Completion:
+             stop: list[str] | None = None, streamer=None, seed: int | None = None,
+             json_schema: dict | None = None) -> Completion:
     """One completion: greedy at temperature 0, else sampled; `stop` ends it at the first of those strings;
-    `streamer` (a transformers streamer) receives the text as it is generated."""
+    `streamer` (a transformers streamer) receives the text as it is generated; `json_schema` constrains the text to
+    JSON valid for it (radreport.constrained)."""
     model.eval()
     inputs = tokenizer([prompt], return_tensors="pt").to(model.device)
     options = {"do_sample": temperature > 0}
+    if json_schema is not None:
+        from radreport.constrained import allowed_tokens_fn
+
+        options["prefix_allowed_tokens_fn"] = allowed_tokens_fn(tokenizer, json_schema)
     if temperature > 0:
         options.update(temperature=temperature, top_p=top_p)
         if seed is not None:

@@ -3,8 +3,10 @@
 The model is a task model, not a chat model: the last user turn (or the completion prompt) is the task's input (a
 findings text for findings_to_impression), the task's prompt template is applied to it as in training, and other
 turns are ignored. `temperature` defaults to 0 (greedy: a report model should answer the same findings the same way),
-not OpenAI's 1. `n` is 1; `response_format` other than text, tools and logprobs are refused with OpenAI's error shape
-rather than ignored. `stream: true` sends server-sent events as the tokens are generated.
+not OpenAI's 1. `response_format` json_schema / json_object is enforced by constrained decoding (radreport.constrained):
+the answer is valid JSON for the schema unless max_tokens cuts it short (finish_reason "length"). `n` is 1; tools and
+logprobs are refused with OpenAI's error shape rather than ignored. `stream: true` sends server-sent events as the
+tokens are generated.
 """
 
 import json
@@ -54,10 +56,19 @@ def sampling_fields(limits):
 
         @field_validator("response_format")
         @classmethod
-        def text_only(cls, value):
-            if value and value.get("type") != "text":
-                raise ValueError("only response_format {\"type\": \"text\"} is served")
-            return value
+        def enforceable(cls, value):
+            if not value or value.get("type") == "text":
+                return None
+            if value.get("type") == "json_object":
+                return {"type": "object"}
+            schema = (value.get("json_schema") or {}).get("schema") if value.get("type") == "json_schema" else None
+            if not isinstance(schema, dict):
+                raise ValueError("response_format is {type: text}, {type: json_object} or {type: json_schema, "
+                                 "json_schema: {name, schema}}")
+            from radreport.constrained import json_parser
+
+            json_parser(schema)  # SchemaRefused (a ValueError) names what cannot be enforced
+            return schema
 
         @field_validator("logprobs", "tools")
         @classmethod
@@ -141,7 +152,7 @@ def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) 
 
     def run(request, streamer=None):
         return model.complete(request.text, request.budget(96), request.temperature, request.top_p, request.stop,
-                              request.seed, streamer)
+                              request.seed, streamer, request.response_format)
 
     async def answer(request, chat: bool):
         if request.model not in model_ids:

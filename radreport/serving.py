@@ -64,10 +64,12 @@ class RegisteredModel:
         return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc="generating")
 
     def complete(self, text: str, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-                 stop: list[str] | None = None, seed: int | None = None, streamer=None) -> Completion:
+                 stop: list[str] | None = None, seed: int | None = None, streamer=None,
+                 json_schema: dict | None = None) -> Completion:
         """One input (a findings text for findings_to_impression) in the task's prompt, as in training."""
         prompt = prompts_for(self.checkpoints, [INSTRUCTIONS[self.task]], [text])[0]
-        return complete(self.model, self.tokenizer, prompt, max_new_tokens, temperature, top_p, stop, streamer, seed)
+        return complete(self.model, self.tokenizer, prompt, max_new_tokens, temperature, top_p, stop, streamer, seed,
+                        json_schema)
 
 
 def read_inputs(path: Path, takes_images: bool = False) -> list[dict]:
