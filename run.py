@@ -269,12 +269,14 @@ def cmd_retrain(args) -> None:
 
     name = validate_name(args.name or Path(args.config).stem)
     config = load_pipeline_config(args.config, args.data)
+    prepare_backend(config.train.backend)  # before champion_now's bootstrap imports the ML libraries
     state = RetrainState(home() / "schedule", name)
     with run_lock(home() / "schedule" / f"{name}.lock", args.stale_after_hours * 3600):
         fingerprint = source_fingerprint(config.data.path)
         config_digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
         last = state.last_success()
-        unchanged = last and last["data_fingerprint"] == fingerprint and last.get("config_digest") == config_digest
+        # a state written before config digests were kept counts as the same config once
+        unchanged = last and last["data_fingerprint"] == fingerprint and last.get("config_digest", config_digest) == config_digest
         if unchanged and not args.force:
             state.record("skipped", fingerprint, reason="no new data, same config", config_digest=config_digest)
             print(f"retrain {name}: no new data in {config.data.path} and the same config since the last "
@@ -623,7 +625,7 @@ def cmd_serve(args) -> None:
     import uvicorn
 
     from radreport.registry import resolve_version
-    from radreport.serving import RegisteredModel
+    from radreport.serving import RegisteredModel, served_ids
     from radreport.service import Limits, create_app
 
     client = registry_client()
@@ -633,11 +635,10 @@ def cmd_serve(args) -> None:
                     max_body_bytes=args.max_body_mb * 2**20 if model.takes_images else Limits.max_body_bytes,
                     max_images=model.checkpoints.manifest.get("max_images", 2), max_queue=args.max_queue,
                     timeout_s=args.timeout_s)
-    aliases = [a for a, v in client.get_registered_model(args.name).aliases.items() if int(v) == version]
-    model_ids = [f"{args.name}@{version}"] + [f"{args.name}@{alias}" for alias in aliases]
+    model_ids = served_ids(client, args.name, version)
     app = create_app(model, {"model": args.name, "version": version, "task": model.task}, limits, model_ids)
     routes = "POST /v1/report" if model.takes_images else \
-        f"POST /v1/generate; OpenAI-compatible /v1/chat/completions, /v1/completions as {', '.join(model_ids)}"
+        f"POST /v1/generate; OpenAI-compatible /v1/chat/completions, /v1/completions as {', '.join(model_ids())}"
     print(f"serving {args.name} v{version} at http://{args.host}:{args.port} ({routes}; GET /health)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -679,7 +680,8 @@ def cmd_lineage(args) -> None:
         steps = ", ".join(f"{n}:{s.status.value}" for n, s in pipeline_run.steps.items())
         print(f"  ZenML run {pipeline_run.name} ({zenml_run}), model version {tags.get('zenml.model_version', '-')}: {steps}")
     decisions = [json.loads(line) for line in audit_log().read_text().splitlines()] if audit_log().exists() else []
-    for entry in (e for e in decisions if e["model"] == args.name and e["version"] == version):
+    for entry in (e for e in decisions if e["model"] == args.name and e["version"] == version
+                  and e["action"] != "intent"):  # an intent is followed by its decision (or a settle entry)
         print(f"  decision {entry['time']} {entry['action']} -> {entry['result']} by {entry['by']}: {entry['reason']}")
 
 

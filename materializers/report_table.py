@@ -22,16 +22,20 @@ class IngestResultMaterializer(BaseMaterializer):
     def save(self, data: IngestResult) -> None:
         with fileio.open(self._path("reports.parquet"), "wb") as f:
             data.reports.to_parquet(f, index=False)
-        with fileio.open(self._path("quarantine.csv"), "w") as f:
-            data.quarantine.to_csv(f, index=False)
+        with fileio.open(self._path("quarantine.parquet"), "wb") as f:  # not CSV: a file someone opens in Excel
+            data.quarantine.astype({"row": "int64"}).to_parquet(f, index=False)
         with fileio.open(self._path("summary.json"), "w") as f:
             json.dump({"read": data.read, "phi": data.phi}, f)
 
     def load(self, data_type: type) -> IngestResult:
         with fileio.open(self._path("reports.parquet"), "rb") as f:
             reports = pd.read_parquet(f).astype("string")
-        with fileio.open(self._path("quarantine.csv"), "r") as f:
-            quarantine = pd.read_csv(f, dtype={"source_file": str, "reason": str, "detail": str, "original": str})
+        if fileio.exists(self._path("quarantine.parquet")):
+            with fileio.open(self._path("quarantine.parquet"), "rb") as f:
+                quarantine = pd.read_parquet(f)
+        else:  # stored before quarantines were Parquet
+            with fileio.open(self._path("quarantine.csv"), "r") as f:
+                quarantine = pd.read_csv(f, dtype={"source_file": str, "reason": str, "detail": str, "original": str})
         with fileio.open(self._path("summary.json"), "r") as f:
             summary = json.load(f)
         return IngestResult(reports, quarantine, summary["read"], summary["phi"])

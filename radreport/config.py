@@ -5,7 +5,7 @@ before anything heavy loads.
 """
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,10 +19,15 @@ class Section(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def no_booleans_for_numbers(cls, value, info):
-        """YAML's `true` would otherwise pass as 1 wherever a number is expected."""
+        """YAML's `true` would otherwise pass as 1 wherever a number is expected (fields and dict values)."""
         annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, bool) and annotation in (int, float, Optional[int], Optional[float]):
+        numbers = (int, float, Optional[int], Optional[float])
+        if isinstance(value, bool) and annotation in numbers:
             raise ValueError("expected a number, got true/false")
+        if isinstance(value, dict) and get_origin(annotation) is dict and get_args(annotation)[1] in numbers:
+            flags = [key for key, item in value.items() if isinstance(item, bool)]
+            if flags:
+                raise ValueError(f"{flags[0]}: expected a number, got true/false")
         return value
 
 

@@ -78,8 +78,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             if address_class(address) not in self.allowed:
                 raise refusal(self.setting, f"{host!r} (address {address})", address_class(address))
-        return await self.inner.connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
-                                            socket_options=socket_options)
+        for address in addresses:  # each checked address in turn, as a plain connect would (localhost: ::1, 127.0.0.1)
+            try:
+                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                    socket_options=socket_options)
+            except httpcore.ConnectError as error:
+                failure = error
+        raise failure
 
     async def connect_unix_socket(self, path, timeout=None, socket_options=None):
         raise EndpointRefused(f"{self.setting}: unix sockets are not used")
@@ -98,6 +103,8 @@ def guarded_client(setting: str, timeout_s: float, allow_private_network: bool =
 
 def as_refusal(error: BaseException, setting: str) -> EndpointRefused | None:
     """The guard's refusal inside an SDK error (the SDK wraps transport errors), or a redirect turned into one."""
+    if isinstance(error, EndpointRefused):
+        return error
     if isinstance(error.__cause__, EndpointRefused):
         return error.__cause__
     response = getattr(error, "response", None)

@@ -105,6 +105,11 @@ def settle_pending(client: MlflowClient, name: str) -> Optional[dict]:
     append_audit(entry)
     if applied:
         client.set_model_version_tag(name, str(intent["version"]), "gate.decision", intent["alias"])
+    history = champion_history(client, name)
+    if applied and intent.get("action") == "rollback" and len(history) >= 2 and history[-2] == intent["version"]:
+        # the rollback moved the alias back but died before shortening the history: finish that, not append
+        client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
+        client.set_registered_model_alias(name, "challenger", str(intent["previous_champion"]))
     reconciled_history(client, name)
     client.delete_registered_model_tag(name, PENDING_TAG)
     return entry
@@ -120,10 +125,12 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: int, expecte
                               f"v{version} was being gated (another decision on this registry); nothing was "
                               "changed: run the gate again")
     history = reconciled_history(client, name)
-    intent = {"version": version, "alias": alias, "previous_champion": champion, "by": by, "time": now()}
+    intent = {"action": "gate", "version": version, "alias": alias, "previous_champion": champion, "by": by,
+              "time": now()}
     client.set_registered_model_tag(name, PENDING_TAG, json.dumps(intent))
     append_audit({"time": intent["time"], "model": name, "version": version, "action": "intent", "result": alias,
-                  "intent": intent, "by": by})
+                  "reason": f"about to move {alias} to v{version} (champion v{champion})", "intent": intent,
+                  "by": by})
     model = client.get_registered_model(name)
     if alias == "champion" and int(model.aliases.get("challenger", -1)) == version:
         client.delete_registered_model_alias(name, "challenger")
@@ -224,7 +231,8 @@ def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
         if len(history) < 2:
             raise SystemExit(f"{name}: no previous champion to roll back to (history: {history or 'empty'})")
         current, previous = history[-1], history[-2]
-        intent = {"version": previous, "alias": "champion", "previous_champion": current, "by": by, "time": now()}
+        intent = {"action": "rollback", "version": previous, "alias": "champion", "previous_champion": current,
+                  "by": by, "time": now()}
         client.set_registered_model_tag(name, PENDING_TAG, json.dumps(intent))
         client.set_registered_model_alias(name, "champion", str(previous))
         client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))

@@ -120,7 +120,7 @@ def validate_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
     if ratings.empty:
         raise RatingsError(f"{', '.join(sorted(set(ratings['source_file'])) or ['the files'])}: no ratings, only a header")
     ratings["comment"] = ratings["comment"].fillna("") if "comment" in ratings else ""
-    ratings["rater_id"] = ratings["rater_id"].astype(str).str.strip().str.upper()
+    ratings["rater_id"] = ratings["rater_id"].astype(str).str.strip().str.lower()
     known = set(key["case_id"])
     problems = []
     for row in ratings.itertuples(index=False):

@@ -41,7 +41,7 @@ def sampling_fields(limits):
         n: Literal[1] = 1
         stream: bool = False
         stream_options: Optional[dict] = None
-        seed: Optional[int] = None
+        seed: Optional[int] = Field(None, ge=0, lt=2**63)
         response_format: Optional[dict] = None
         logprobs: Optional[bool] = None
         tools: Optional[list] = None
@@ -50,8 +50,8 @@ def sampling_fields(limits):
         @classmethod
         def few_stops(cls, stop):
             stops = [stop] if isinstance(stop, str) else stop or []
-            if len(stops) > 4 or not all(stops):
-                raise ValueError("stop holds up to 4 non-empty strings")
+            if len(stops) > 4 or not all(0 < len(s) <= 64 for s in stops):
+                raise ValueError("stop holds up to 4 strings of 1-64 characters")  # matching costs vocab x length
             return stops
 
         @field_validator("response_format")
@@ -78,9 +78,23 @@ def sampling_fields(limits):
             return value
 
         def budget(self, default: int) -> int:
-            return self.max_completion_tokens or self.max_tokens or default
+            return self.max_completion_tokens or self.max_tokens or min(default, limits.max_new_tokens)
 
     return Sampling
+
+
+def user_text(messages: list) -> str:
+    """The last user turn's text (a string, or the text parts of a content list); ValueError otherwise."""
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise ValueError("needs a user message holding the findings")
+    content = users[-1].get("content")
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        content = "".join(parts) if parts and all(isinstance(p, str) for p in parts) else None
+    if not isinstance(content, str):
+        raise ValueError("the user message's content must be text (a string or text parts)")
+    return content
 
 
 def request_models(limits):
@@ -99,21 +113,12 @@ def request_models(limits):
         @field_validator("messages")
         @classmethod
         def has_user_turn(cls, messages):
-            users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-            if not users:
-                raise ValueError("needs a user message holding the findings")
-            content = users[-1].get("content")
-            if isinstance(content, list):
-                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-            if not isinstance(content, str):
-                raise ValueError("the user message's content must be text")
-            fits(content, "the user message")
+            fits(user_text(messages), "the user message")
             return messages
 
         @property
         def text(self) -> str:
-            content = [m for m in self.messages if m.get("role") == "user"][-1]["content"]
-            return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+            return user_text(self.messages)
 
     class CompletionRequest(Sampling):
         prompt: Union[str, list[str]]
@@ -139,24 +144,31 @@ def usage(done) -> dict:
             "total_tokens": done.prompt_tokens + done.completion_tokens}
 
 
-def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) -> None:
+def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
     """Routes for `model` (with .tokenizer and .complete(text, max_new_tokens, temperature, top_p, stop, seed,
-    streamer)), answering to every id in `model_ids`; generation goes through the service's queue."""
+    streamer, json_schema)), answering to the ids `model_ids()` gives (a list works too); generation goes through
+    the service's queue."""
+    ids_now = model_ids if callable(model_ids) else lambda: list(model_ids)
     ChatRequest, CompletionRequest = request_models(limits)
     created = int(time.time())
 
     @app.get("/v1/models")
     async def models() -> dict:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created, "owned_by": "radreport"}
-                                           for i in model_ids]}
+                                           for i in ids_now()]}
 
     def run(request, streamer=None):
-        return model.complete(request.text, request.budget(96), request.temperature, request.top_p, request.stop,
-                              request.seed, streamer, request.response_format)
+        try:
+            return model.complete(request.text, request.budget(96), request.temperature, request.top_p,
+                                  request.stop, request.seed, streamer, request.response_format)
+        finally:
+            if streamer is not None:
+                streamer.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
 
     async def answer(request, chat: bool):
-        if request.model not in model_ids:
-            return error(404, f"model {request.model!r} is not served here; GET /v1/models lists {model_ids}",
+        served = ids_now()
+        if request.model not in served:
+            return error(404, f"model {request.model!r} is not served here; GET /v1/models lists {served}",
                          "model", "model_not_found")
         kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
         ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
@@ -170,6 +182,7 @@ def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) 
 
     async def stream(request, chat: bool, kind: str, ident: str):
         import asyncio
+        from queue import Empty as StreamerTimeout
 
         from transformers import TextIteratorStreamer
 
@@ -177,6 +190,9 @@ def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) 
                                         timeout=limits.timeout_s)
         finished = queue.start(lambda: run(request, streamer))  # admitted, or Busy before the response starts
         loop = asyncio.get_running_loop()
+
+        def error_event(message: str) -> str:
+            return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
 
         def chunk(choices: list[dict], **extra) -> str:
             body = {"id": ident, "object": f"{kind}.chunk" if chat else kind, "created": int(time.time()),
@@ -194,12 +210,14 @@ def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) 
                 yield event({"role": "assistant", "content": ""})
             held, sent, stopped = "", False, False
             keep = max((len(s) for s in request.stop), default=1) - 1  # a stop sequence may arrive in pieces
-            pieces = iter(streamer)
+            pieces, deadline = iter(streamer), loop.time() + limits.timeout_s
             while not stopped:
                 try:
-                    piece = await loop.run_in_executor(None, next, pieces, None)
-                except Exception:  # noqa: BLE001 - the streamer timed out: end the stream with what came
-                    piece = None
+                    piece = await asyncio.wait_for(loop.run_in_executor(None, next, pieces, None),
+                                                   max(deadline - loop.time(), 0.001))
+                except (asyncio.TimeoutError, StreamerTimeout):
+                    yield error_event(f"generation took longer than {limits.timeout_s:g} s")
+                    return
                 if piece is None:
                     break
                 held = (held + piece) if sent else (held + piece).lstrip()
@@ -212,7 +230,11 @@ def add_openai_routes(app: FastAPI, model, model_ids: list[str], limits, queue) 
                     yield event({"content": ready})
             if held:
                 yield event({"content": held})
-            done = await asyncio.wrap_future(finished)
+            try:
+                done = await asyncio.wrap_future(finished)
+            except Exception as failure:  # noqa: BLE001 - the stream has started: report in-band, OpenAI-style
+                yield error_event(f"generation failed ({type(failure).__name__})")
+                return
             yield event(None, done.finish_reason)
             if (request.stream_options or {}).get("include_usage"):
                 yield chunk([], usage=usage(done))

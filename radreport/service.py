@@ -196,7 +196,7 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
     return ReportRequest
 
 
-def create_app(model, info: dict, limits: Limits = Limits(), model_ids: list[str] | None = None) -> FastAPI:
+def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> FastAPI:
     """`model` has generate(texts, batch_size, max_new_tokens) -> texts (and for a text model .tokenizer and
     .complete(...) for the OpenAI routes, which answer to `model_ids`); `info` names it in every answer."""
     app = FastAPI(title="radreport", description=__doc__)

@@ -13,6 +13,26 @@ from radreport.registry import download_checkpoint
 from radreport.retrieval import prompts_for
 
 
+def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
+    """A function giving the ids this version answers to: NAME@version, and NAME@alias for each registry alias that
+    points at it now (re-read every `ttl_s`: after a promotion, NAME@champion stops naming an old version)."""
+    import time
+
+    state = {"at": float("-inf"), "ids": [f"{name}@{version}"]}
+
+    def ids() -> list[str]:
+        if time.monotonic() - state["at"] > ttl_s:
+            try:
+                aliases = client.get_registered_model(name).aliases
+            except Exception:  # noqa: BLE001 - the registry unreachable: keep answering to what was known
+                return state["ids"]
+            state["ids"] = [f"{name}@{version}"] + [f"{name}@{a}" for a, v in aliases.items() if int(v) == version]
+            state["at"] = time.monotonic()
+        return state["ids"]
+
+    return ids
+
+
 def fetch_whole(client, name: str, version: int, local: Path) -> None:
     """Download into a private folder and rename it into place: an interrupted download never leaves a folder
     that looks like a model (a leftover from one is cleared first)."""

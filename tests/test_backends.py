@@ -35,7 +35,7 @@ def test_this_machine_detects_no_gpu():
             select_backend("unsloth", env)
 
 
-@pytest.mark.parametrize("command", ["run", "train"])
+@pytest.mark.parametrize("command", ["run", "train", "retrain"])
 def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command):
     """Through run.py as a user runs it, with select_backend answering unsloth (this machine has no GPU) and a
     stand-in unsloth that records what was imported before it."""

@@ -86,3 +86,32 @@ def test_rollback_reconciles_a_history_left_behind_by_a_change_outside_radreport
     entry = gate.rollback(client, NAME, "test", "back")
     assert entry["champion_version"] == 3 and aliases(client)["champion"] == 2
     assert gate.champion_history(client, NAME) == [1, 2]
+
+
+def test_a_rollback_that_died_midway_is_finished_not_taken_for_a_promotion(client, monkeypatch):
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    gate.gate_version(client, NAME, 2, POLICY, "test")
+    real_set_tag = client.set_registered_model_tag
+
+    def die_at_the_history(name, key, value):
+        if key == gate.HISTORY_TAG:
+            raise Died()
+        real_set_tag(name, key, value)
+
+    monkeypatch.setattr(client, "set_registered_model_tag", die_at_the_history)
+    with pytest.raises(Died):
+        gate.rollback(client, NAME, "test", "v2 misbehaves")
+    monkeypatch.undo()
+    assert aliases(client)["champion"] == 1 and gate.champion_history(client, NAME) == [1, 2]
+    gate.gate_version(client, NAME, 3, POLICY, "test")
+    assert gate.champion_history(client, NAME) == [1, 3] and aliases(client) == {"champion": 3, "challenger": 2}
+
+
+def test_a_server_stops_answering_to_an_alias_that_moved(client):
+    from radreport.serving import served_ids
+
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    ids = served_ids(client, NAME, 1, ttl_s=0)
+    assert ids() == [f"{NAME}@1", f"{NAME}@champion"]
+    gate.gate_version(client, NAME, 2, POLICY, "test")
+    assert ids() == [f"{NAME}@1"]

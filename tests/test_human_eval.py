@@ -94,7 +94,7 @@ def test_spreadsheet_numbers_and_rater_spellings_are_read_as_meant(packet, tmp_p
     pd.DataFrame({"rater_id": ["R1", "r1 ", "R2"], "case_id": ids[:2] + ids[:1], "rating_A": ["3.0", "1e0", "5"],
                   "rating_B": ["4", "2.0", "3"], "preferred": ["a", "B", "A"], "comment": ""}).to_csv(path, index=False)
     ratings = validate_ratings(read_ratings([str(path)]), key)
-    assert list(ratings["rating_A"]) == [3, 1, 5] and list(ratings["rater_id"]) == ["R1", "R1", "R2"]
+    assert list(ratings["rating_A"]) == [3, 1, 5] and list(ratings["rater_id"]) == ["r1", "r1", "r2"]
     for bad in ("inf", "nan", "3.5", "-inf", "1e400"):
         path.write_text(f"rater_id,case_id,rating_A,rating_B,preferred,comment\nr1,{ids[0]},{bad},3,A,\n")
         with pytest.raises(RatingsError, match=f"rating_A must be a whole number 1-5, got '{bad}'"):
