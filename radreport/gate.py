@@ -12,6 +12,7 @@ changed) catches a concurrent decision, and the README says how to keep decision
 import fcntl
 import getpass
 import json
+import logging
 import socket
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from radreport.paths import home
 from radreport.promotion import Decision, decide
 from radreport.registry import champion_version
 
+log = logging.getLogger(__name__)
 HISTORY_TAG = "champion_history"
 PENDING_TAG = "gate.pending"
 
@@ -166,7 +168,18 @@ def record(client: MlflowClient, name: str, version: int, action: str, decision:
     if run_id:
         client.log_text(run_id, json.dumps(entry, indent=2), f"audit/{entry['time'].replace(':', '')}-{action}-v{version}.json")
     client.delete_registered_model_tag(name, PENDING_TAG)
+    refresh_card_quietly(client, name, version)
     return entry
+
+
+def refresh_card_quietly(client: MlflowClient, name: str, version: int) -> None:
+    """The version's model card rebuilt with the decision; a card that cannot be built never undoes a decision."""
+    from radreport.model_card import refresh_card
+
+    try:
+        refresh_card(client, name, version)
+    except Exception as error:  # noqa: BLE001
+        log.warning("model card of %s v%s not refreshed: %s", name, version, error)
 
 
 def gate_version(client: MlflowClient, name: str, version: int, policy: PromotionConfig, by: str,
@@ -240,5 +253,7 @@ def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
         client.set_model_version_tag(name, str(current), "gate.decision", "challenger")
         client.set_model_version_tag(name, str(current), "gate.reason", f"rolled back to v{previous}: {reason}")
         decision = Decision(True, f"rollback from v{current}: {reason}", [f"v{current} -> v{previous}"])
-        return record(client, name, previous, "rollback", decision, by,
-                      metrics_of(client.get_model_version(name, str(previous)).tags), None, current)
+        entry = record(client, name, previous, "rollback", decision, by,
+                       metrics_of(client.get_model_version(name, str(previous)).tags), None, current)
+        refresh_card_quietly(client, name, current)  # its card now says it was rolled back
+        return entry

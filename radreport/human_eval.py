@@ -215,4 +215,7 @@ def import_ratings(client, name: str, version: int, paths: list[str], key_path: 
         client.log_metric(run_id, f"human_eval_{metric}", stats[metric])
         client.set_model_version_tag(name, str(version), f"human_eval.{metric}", f"{stats[metric]:.4g}")
     client.log_text(run_id, json.dumps(stats, indent=2), "human_eval/results.json")
+    from radreport.gate import refresh_card_quietly
+
+    refresh_card_quietly(client, name, version)  # the card shows the ratings
     return stats

@@ -5,17 +5,48 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
+from mlflow.types.schema import Array
 
 from radreport import registry
 from radreport.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
 from radreport.export import export_adapter
 from radreport.gate import gate_version
+from radreport.model_card import model_card
+
+EXAMPLE_FINDINGS = "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."
 
 
 def adapter_sha256(adapter_dir: Path) -> str:
     return hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def log_pyfunc(checkpoints: CheckpointSet, step: int, model_name: str, tags: dict):
+    """Log the checkpoint to the active run as an MLflow pyfunc model (radreport/mlflow_pyfunc.py, models from code)
+    with its signature, an input example and the model card as README.md; returns the LoggedModel."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    takes_images = checkpoints.manifest.get("takes_images", False)
+    inputs = Schema([ColSpec("string", "findings")]) if not takes_images else \
+        Schema([ColSpec(Array("string"), "images")])
+    signature = ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]),
+                               params=ParamSchema([ParamSpec("max_new_tokens", "long", 96),
+                                                   ParamSpec("batch_size", "long", 8)]))
+    run = mlflow.active_run()
+    card = model_card(model_name, "(new)", tags, run.data.params, run.data.metrics, run.data.tags) \
+        if run else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        adapter = export_adapter(checkpoints, step, Path(tmp) / "adapter")
+        (Path(tmp) / "README.md").write_text(card)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
+            artifacts={"adapter": str(adapter), "model_card": str(Path(tmp) / "README.md")}, signature=signature,
+            input_example=None if takes_images else pd.DataFrame({"findings": [EXAMPLE_FINDINGS]}),
+            pip_requirements=[f"mlflow=={mlflow.__version__}", "torch", "transformers", "peft", "radreport"])
+    return mlflow.get_logged_model(info.model_id)
 
 
 def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerprint: str, model_name: str,
@@ -32,8 +63,6 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
     if existing:  # registered by a run that died before its gate decision: decide now
         version = existing.version
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifacts(str(export_adapter(checkpoints, step, Path(tmp) / "adapter")), "adapter")
         manifest = checkpoints.manifest
         tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
                 "takes_images": manifest.get("takes_images", False),
@@ -41,7 +70,9 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
                 **{f"metric.{k}": round(float(v), 6) for k, v in metrics.items()},
                 **{f"baseline.{system}.{k}": round(float(v), 6) for system, scores in (baselines or {}).items()
                    for k, v in scores.items()}, **extra_tags}
-        version = registry.register(client, model_name, f"{run.info.artifact_uri}/adapter", run.info.run_id, tags)
+        logged = log_pyfunc(checkpoints, step, model_name, tags)
+        version = registry.register(client, model_name, logged.artifact_location, run.info.run_id, tags,
+                                    model_id=logged.model_id)
     by = f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}"
     entry = gate_version(client, model_name, version, policy, by=by)
     return {"model_name": model_name, "version": version, "alias": entry["result"], "reason": entry["reason"],

@@ -32,9 +32,9 @@ def champion_version(client: MlflowClient, name: str) -> Optional[VersionInfo]:
     return VersionInfo(int(version.version), ["champion"], dict(version.tags), version.run_id)
 
 
-def register(client: MlflowClient, name: str, source: str, run_id: str, tags: dict) -> int:
+def register(client: MlflowClient, name: str, source: str, run_id: str, tags: dict, model_id: str | None = None) -> int:
     ensure_model(client, name)
-    version = client.create_model_version(name, source=source, run_id=run_id,
+    version = client.create_model_version(name, source=source, run_id=run_id, model_id=model_id,
                                           tags={k: str(v) for k, v in tags.items()})
     return int(version.version)
 
@@ -79,17 +79,33 @@ def resolve_version(client: MlflowClient, name: str, version: Optional[str]) -> 
 
 def download_checkpoint(client: MlflowClient, name: str, version: int, out: Path):
     """A registered version's adapter bundle, laid out as a one-checkpoint CheckpointSet."""
+    import mlflow
+
+    source = client.get_model_version(name, str(version)).source
+    download = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(out / "download"),
+                                                        tracking_uri=client._tracking_client.tracking_uri))
+    return checkpoint_from_bundle(adapter_bundle(download), out)
+
+
+def adapter_bundle(download: Path) -> Path:
+    """The adapter bundle inside a downloaded version: the MLflow model's `adapter` artifact, or (versions
+    registered before they were MLflow models) the folder itself."""
+    for bundle in (download / "artifacts" / "adapter", download):
+        if (bundle / "radreport.json").exists():
+            return bundle
+    raise SystemExit(f"{download}: neither an MLflow model with an adapter artifact nor an adapter bundle "
+                     "(radreport.json); re-register the version from its training run")
+
+
+def checkpoint_from_bundle(bundle: Path, out: Path):
+    """An exported adapter bundle (adapter files, tokenizer/, radreport.json) laid out as a one-checkpoint
+    CheckpointSet in `out`."""
     import json
     import shutil
-
-    import mlflow
 
     from radreport.checkpoints import CheckpointSet
     from radreport.retrieval import FILE as RETRIEVAL_FILE
 
-    source = client.get_model_version(name, str(version)).source
-    bundle = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(out / "download"),
-                                                      tracking_uri=client._tracking_client.tracking_uri))
     manifest = json.loads((bundle / "radreport.json").read_text())
     step_dir = out / f"step-{manifest['step']}"
     step_dir.mkdir(parents=True)

@@ -53,24 +53,21 @@ def fetch_whole(client, name: str, version: int, local: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-class RegisteredModel:
-    def __init__(self, client, name: str, version: int):
-        from radreport.checkpoints import CheckpointSet
+class CheckpointModel:
+    """A trained adapter on its base model, ready to write: impressions for findings texts (text models) or
+    region-structured reports for studies' images (image models)."""
 
-        local = home() / "serving" / f"{name}-v{version}"
-        if not (local / "manifest.json").exists():
-            fetch_whole(client, name, version, local)
-
-        self.checkpoints = CheckpointSet(str(local))
-        manifest = self.checkpoints.manifest
+    def __init__(self, checkpoints):
+        self.checkpoints = checkpoints
+        manifest = checkpoints.manifest
         self.task, self.takes_images = manifest["task"], manifest.get("takes_images", False)
         if self.takes_images:
             from radreport.vision_training import load_vision_adapter
 
-            self.model, self.tokenizer = load_vision_adapter(self.checkpoints, self.checkpoints.steps[-1])
+            self.model, self.tokenizer = load_vision_adapter(checkpoints, checkpoints.steps[-1])
         else:
-            self.model = inference_model(self.checkpoints, self.checkpoints.steps[-1])
-            self.tokenizer = load_tokenizer(self.checkpoints.tokenizer)
+            self.model = inference_model(checkpoints, checkpoints.steps[-1])
+            self.tokenizer = load_tokenizer(checkpoints.tokenizer)
 
     def generate(self, inputs: list, batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
         """Findings texts for a text model; lists of image paths (one list per study) for an image model."""
@@ -90,6 +87,18 @@ class RegisteredModel:
         prompt = prompts_for(self.checkpoints, [INSTRUCTIONS[self.task]], [text])[0]
         return complete(self.model, self.tokenizer, prompt, max_new_tokens, temperature, top_p, stop, streamer, seed,
                         json_schema)
+
+
+class RegisteredModel(CheckpointModel):
+    """A registered version, downloaded once into the state directory."""
+
+    def __init__(self, client, name: str, version: int):
+        from radreport.checkpoints import CheckpointSet
+
+        local = home() / "serving" / f"{name}-v{version}"
+        if not (local / "manifest.json").exists():
+            fetch_whole(client, name, version, local)
+        super().__init__(CheckpointSet(str(local)))
 
 
 def read_inputs(path: Path, takes_images: bool = False) -> list[dict]:

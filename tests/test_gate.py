@@ -115,3 +115,18 @@ def test_a_server_stops_answering_to_an_alias_that_moved(client):
     assert ids() == [f"{NAME}@1", f"{NAME}@champion"]
     gate.gate_version(client, NAME, 2, POLICY, "test")
     assert ids() == [f"{NAME}@1"]
+
+
+def test_an_mlflow_model_and_a_bundle_registered_before_both_download(tmp_path):
+    from radreport.registry import adapter_bundle
+
+    old, new, neither = tmp_path / "old", tmp_path / "new", tmp_path / "neither"
+    (old / "tokenizer").mkdir(parents=True)
+    (old / "radreport.json").write_text("{}")
+    (new / "artifacts" / "adapter").mkdir(parents=True)
+    (new / "artifacts" / "adapter" / "radreport.json").write_text("{}")
+    (new / "MLmodel").write_text("flavors: {}")
+    neither.mkdir()
+    assert adapter_bundle(old) == old and adapter_bundle(new) == new / "artifacts" / "adapter"
+    with pytest.raises(SystemExit, match="re-register the version"):
+        adapter_bundle(neither)

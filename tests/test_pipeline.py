@@ -198,6 +198,61 @@ def test_generate_with_the_champion_and_show_its_lineage(stack, tmp_path, capsys
     assert "MLflow run" in out and "ZenML run" in out and "fingerprint" in out and "decision" in out
 
 
+def test_the_champion_is_an_mlflow_model_that_loads_predicts_and_serves(stack, tmp_path):
+    """`models:/NAME@champion` with MLflow's own tools: pyfunc load + predict, `mlflow models serve` (a subprocess
+    on a free loopback port, --env-manager local), and the model card as the version's description."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import mlflow
+    import pandas as pd
+
+    from ops.stack import tracking_uri
+    from tests.serving import free_port
+
+    findings = ["The heart is enlarged. Small right pleural effusion.", "The lungs are clear."]
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    model = mlflow.pyfunc.load_model("models:/radreport-test@champion")
+    assert model.metadata.get_input_schema().input_names() == ["findings"]
+    predicted = list(model.predict(pd.DataFrame({"findings": findings}), params={"max_new_tokens": 4}))
+    assert len(predicted) == 2 and all(isinstance(p, str) for p in predicted)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps({"findings": f}) + "\n" for f in findings))
+    main(["generate", "--name", "radreport-test", "--input", str(source), "--output", str(out), "--max-new-tokens", "4"])
+    assert [json.loads(line)["generated"] for line in out.read_text().splitlines()] == predicted
+
+    champion = registry().get_registered_model("radreport-test").aliases["champion"]
+    card = registry().get_model_version("radreport-test", champion).description
+    tags = registry().get_model_version("radreport-test", champion).tags
+    assert "## Intended use" in card and "## Evaluation" in card and f"{float(tags['metric.rougeL']):.4f}" in card
+    assert "nearest_neighbour" in card and tags["gate.decision"] in card
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/radreport-test@champion",
+                               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                              env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(),  # it execs `uvicorn`:
+                                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", timeout=120, json={
+            "dataframe_split": {"columns": ["findings"], "data": [[f] for f in findings]},
+            "params": {"max_new_tokens": 4}})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == predicted
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     import httpx
     import openai
