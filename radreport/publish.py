@@ -35,9 +35,8 @@ def log_pyfunc(checkpoints: CheckpointSet, step: int, model_name: str, tags: dic
     signature = ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]),
                                params=ParamSchema([ParamSpec("max_new_tokens", "long", 96),
                                                    ParamSpec("batch_size", "long", 8)]))
-    run = mlflow.active_run()
-    card = model_card(model_name, "(new)", tags, run.data.params, run.data.metrics, run.data.tags) \
-        if run else ""
+    run = MlflowClient().get_run(mlflow.active_run().info.run_id)  # the active run's data as logged so far
+    card = model_card(model_name, "(new)", tags, run.data.params, run.data.metrics, run.data.tags)
     with tempfile.TemporaryDirectory() as tmp:
         adapter = export_adapter(checkpoints, step, Path(tmp) / "adapter")
         (Path(tmp) / "README.md").write_text(card)

@@ -322,6 +322,9 @@ def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path
         WebDriverWait(browser, 60).until(lambda _: "champion" in body.text and f"Version {champion}" in body.text)
         browser.save_screenshot(str(tmp_path / "mlflow-model.png"))
         assert (tmp_path / "mlflow-model.png").stat().st_size > 10_000
+        browser.get(f"{mlflow.url}/#/models/radreport-test/versions/{champion}")  # the model card, rendered
+        body = browser.find_element(By.TAG_NAME, "body")
+        WebDriverWait(browser, 60).until(lambda _: "Intended use" in body.text and "Limitations" in body.text)
 
 
 def test_export_the_adapter_a_merged_model_and_refuse_a_4bit_base(stack, tiny_model, tmp_path, capsys):
