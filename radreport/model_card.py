@@ -30,6 +30,10 @@ def row(cells) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
 
+def cell(metric: str, value) -> str:
+    return f"{float(value):.0f}" if metric == "distinct_outputs" else f"{float(value):.4f}"
+
+
 def scores_table(tags: dict) -> list[str]:
     systems = {"this version": {k.removeprefix("metric."): v for k, v in tags.items() if k.startswith("metric.")}}
     for key, value in tags.items():
@@ -39,7 +43,7 @@ def scores_table(tags: dict) -> list[str]:
     metrics = [m for m in CARD_METRICS if any(m in s for s in systems.values())]
     lines = [row(["system", *metrics]), row(["---"] * (len(metrics) + 1))]
     for system, scores in systems.items():
-        lines.append(row([system, *(f"{float(scores[m]):.4f}" if m in scores else "-" for m in metrics)]))
+        lines.append(row([system, *(cell(m, scores[m]) if m in scores else "-" for m in metrics)]))
     return lines
 
 
