@@ -51,6 +51,14 @@ def record_metadata(metadata: dict, artifact_name: str | None = None) -> None:
         log_metadata(metadata)
 
 
+def record_model_metadata(metadata: dict) -> None:
+    """ZenML metadata on the Model Control Plane version of the running pipeline; a no-op outside a pipeline."""
+    from zenml import log_metadata
+
+    if zenml_run_id() is not None:
+        log_metadata(metadata, infer_model=True)
+
+
 STAGE_OF_ALIAS = {"champion": "production", "challenger": "staging"}
 
 

@@ -4,7 +4,8 @@ import mlflow
 import pandas as pd
 from zenml import step
 
-from ops.lineage import git_commit, link_runs, mirror_to_model_control_plane, record_metadata, zenml_run_id
+from ops.lineage import (git_commit, link_runs, mirror_to_model_control_plane, record_metadata, record_model_metadata,
+                         zenml_run_id)
 from ops.stack import TRACKER
 from radreport import tracking
 from radreport.checkpoints import CheckpointSet
@@ -34,6 +35,10 @@ def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFra
             decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
                                                                     decision["alias"])
             record_metadata({f"promotion_{k}": v for k, v in decision.items() if v is not None})
+            record_model_metadata({"mlflow_model": f"models:/{model_name}/{decision['version']}",
+                                   "gate": decision["alias"], "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
+                                   "baselines": {s: {k: round(float(v), 6) for k, v in m.items()}
+                                                 for s, m in baselines.items()}})
     finally:
         if started_here:
             mlflow.end_run()

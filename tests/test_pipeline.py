@@ -60,6 +60,11 @@ def test_pipeline_runs_all_stages_registers_a_champion_and_caches(stack, tiny_co
     version = registry().get_model_version("radreport-test", "1")
     assert version.tags["gate.decision"] == "champion" and version.tags["zenml.pipeline_run_id"] == str(run.id)
     assert zenml_stage(version.tags) == "production"  # mirrored to the ZenML Model Control Plane
+    from zenml.client import Client
+
+    twin = Client().get_model_version("radreport-test", version.tags["zenml.model_version"]).run_metadata
+    assert twin["mlflow_model"] == "models:/radreport-test/1" and twin["gate"] == "champion"
+    assert twin["metrics"]["rougeL"] == pytest.approx(float(version.tags["metric.rougeL"]))
 
     mlflow_run = registry().get_run(version.run_id)  # lineage both ways
     assert mlflow_run.data.tags["zenml.pipeline_run_id"] == str(run.id)
