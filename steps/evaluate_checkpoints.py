@@ -32,14 +32,22 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, eval
     with tempfile.TemporaryDirectory() as tmp:
         plots = [metrics_plot(result.scores, Path(tmp) / "metrics_by_checkpoint.png"),
                  loss_plot(checkpoints.log_history, Path(tmp) / "train_loss.png")]
-        write_csv(result.examples, Path(tmp) / "eval_examples.csv")
-        for path in [*plots, Path(tmp) / "eval_examples.csv"]:
+        for path in plots:
             tracking.log_artifact(path, "evaluation")
+        log_examples(result.examples)
         report = report_html(result.scores, result.regions, result.notes, plots)
     print(f"evaluate ({eval_config.split}, n={len(result.examples)}):\n{result.scores.round(4).to_string()}\n"
           f"best checkpoint: step {result.best_step} by {result.select_metric}\n" + "\n".join(result.notes))
     return (result.scores.reset_index(names="system"), result.regions, result.examples, result.best_step,
             HTMLString(report))
+
+
+def log_examples(examples: pd.DataFrame) -> None:
+    """The per-example texts and scores as `evaluation/eval_examples.csv`: what the gate's significance test reads
+    (gate.per_example_scores), for text and image models alike."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_csv(examples, Path(tmp) / "eval_examples.csv")
+        tracking.log_artifact(Path(tmp) / "eval_examples.csv", "evaluation")
 
 
 def report_html(scores: pd.DataFrame, regions: pd.DataFrame, notes: list[str], plots: list[Path]) -> str:

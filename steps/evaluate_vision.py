@@ -9,7 +9,7 @@ from ops.stack import TRACKER
 from radreport.checkpoints import CheckpointSet
 from radreport.config import EvalConfig
 from radreport.vision_evaluation import evaluate_vision as evaluate
-from steps.evaluate_checkpoints import report_html
+from steps.evaluate_checkpoints import log_examples, report_html
 
 
 @step(experiment_tracker=TRACKER)
@@ -22,6 +22,7 @@ def evaluate_vision(checkpoints: CheckpointSet, records: pd.DataFrame, eval_conf
     link_runs()
     result = evaluate(checkpoints, records, eval_config)
     record_metadata({f"best_{k}": float(v) for k, v in result.best.items()}, artifact_name="checkpoint_scores")
+    log_examples(result.examples)
     print(f"evaluate images ({eval_config.split}, n={len(result.examples)}):\n{result.scores.round(4).to_string()}\n"
           + "\n".join(result.notes))
     return (result.scores.reset_index(names="system"), result.regions, result.examples, result.best_step,

@@ -151,6 +151,11 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     version = client.get_model_version("radreport-vision-test", "1")
     assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
+    from radreport.gate import per_example_scores
+
+    scores = per_example_scores(client, "radreport-vision-test", 1, "rougeL")  # what significance testing reads
+    examples = run.steps["evaluate_vision"].outputs["eval_examples"][0].load()
+    assert list(scores.index) == list(examples["report_id"]) and scores.between(0, 1).all()
     generate_with_the_image_champion(iu_images, tmp_path)
     serve_the_image_champion(iu_images)
     rate_the_image_packet(browser, capsys)
