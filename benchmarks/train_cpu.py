@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,34 +28,19 @@ VARIANTS = {"reference": dict(compact_lm_head=False, cpu_bf16_base="off", group_
             "project": dict(compact_lm_head=True, cpu_bf16_base="auto", group_by_length=True)}
 
 
-def step_timer():
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.seconds = []
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    return StepTimer()
-
-
 def run(records, model: str, settings: dict, steps: int, batch_size: int) -> dict:
     from radreport.config import TrainConfig
     from radreport.training import train_lora
+
+    from benchmarks.timing import step_timer, timed_tokens
 
     config = TrainConfig(model=model, backend="cpu-lora", max_steps=steps + 1, save_steps=steps + 1,
                          batch_size=batch_size, logging_steps=1, eval_loss_examples=0, resume=False,
                          **settings)
     timer = step_timer()
     out = train_lora(records, config, "findings_to_impression", Path(tempfile.mkdtemp()), callbacks=[timer])
-    history = [e for e in out.log_history if "loss" in e]
-    tokens = [b["num_tokens"] - a["num_tokens"] for a, b in zip(history, history[1:])]  # steps 2.., after warm-up
-    return {"losses": [e["loss"] for e in history], "tokens": sum(tokens), "seconds": sum(timer.seconds[1:])}
+    losses = [e["loss"] for e in out.log_history if "loss" in e]
+    return {"losses": losses, "tokens": timed_tokens(out.log_history, 1), "seconds": sum(timer.seconds[1:])}  # after warm-up
 
 
 def main() -> None:

@@ -92,12 +92,12 @@ def reconciled_history(client: MlflowClient, name: str) -> list[int]:
 def settle_pending(client: MlflowClient, name: str) -> Optional[dict]:
     """Settle a decision whose process died between its intent and its record: the audit log gets what really
     happened (the alias moved or not), and the intent is cleared. None when nothing was pending."""
-    pending = client.get_registered_model(name).tags.get(PENDING_TAG)
+    model = client.get_registered_model(name)
+    pending = model.tags.get(PENDING_TAG)
     if not pending:
         return None
     intent = json.loads(pending)
-    aliases = client.get_registered_model(name).aliases
-    applied = int(aliases.get(intent["alias"], -1)) == intent["version"]
+    applied = int(model.aliases.get(intent["alias"], -1)) == intent["version"]
     entry = {"time": now(), "model": name, "version": intent["version"], "action": "settle",
              "result": intent["alias"] if applied else "not applied",
              "reason": (f"a decision by {intent['by']} at {intent['time']} died after moving {intent['alias']} to "

@@ -21,12 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
 
 
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
+    """OpenAI's error shape: client errors are invalid_request_error, the rest server_error."""
+    kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error(status: int, message: str, param: str | None = None, code: str | None = None,
           headers: dict | None = None) -> JSONResponse:
-    kind = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error",
-            503: "server_error", 504: "server_error"}.get(status, "server_error")
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
-                        status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
 def sampling_fields(limits):
@@ -192,7 +195,7 @@ def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
         loop = asyncio.get_running_loop()
 
         def error_event(message: str) -> str:
-            return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
+            return f"data: {json.dumps(error_body(500, message))}\n\n"
 
         def chunk(choices: list[dict], **extra) -> str:
             body = {"id": ident, "object": f"{kind}.chunk" if chat else kind, "created": int(time.time()),

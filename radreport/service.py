@@ -20,6 +20,7 @@ import io
 import json
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +77,7 @@ class BodyLimit:
 
     async def too_big(self, scope, send):
         message = f"request body over {self.max_bytes} bytes"
-        payload = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                        "code": None}} if scope["path"] in openai_api.PATHS else
+        payload = json.dumps(openai_api.error_body(413, message) if scope["path"] in openai_api.PATHS else
                              {"detail": message}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
@@ -103,8 +103,6 @@ class GenerationQueue:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="generation")
 
     def run(self, job):
-        import time
-
         try:
             with self.model_lock:
                 started = time.monotonic()

@@ -181,9 +181,7 @@ class GreenJudge:
                     reply = await client.chat.completions.create(
                         model=self.cfg.model, temperature=0.0, max_tokens=self.cfg.max_tokens,
                         messages=[{"role": "user", "content": judge_prompt(*pair)}])
-                except guard.EndpointRefused as refused:
-                    raise SystemExit(str(refused)) from None
-                except openai.OpenAIError as error:
+                except (guard.EndpointRefused, openai.OpenAIError) as error:
                     if refused := guard.as_refusal(error, "eval.green"):
                         raise SystemExit(str(refused)) from None
                     raise
