@@ -86,6 +86,27 @@ def gpu_half_dtype():
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def qlora_loading(skip_modules: list[str] | None = None) -> dict:
+    """`from_pretrained` keywords for the QLoRA load: NF4 with double quantisation, computing in bf16 (fp16 on GPUs
+    without bf16; bf16 on a CPU, where bitsandbytes runs 4-bit too); `skip_modules` stay unquantised."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    cuda = torch.cuda.is_available()
+    half = gpu_half_dtype() if cuda else torch.bfloat16
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=half, llm_int8_skip_modules=skip_modules)
+    return {"quantization_config": quantization, "dtype": half, "device_map": {"": 0} if cuda else None}
+
+
+def trainer_precision(on_gpu: bool) -> dict:
+    """TrainingArguments keywords: bf16 (fp16 without it) on a GPU, fp32 on the CPU."""
+    import torch
+
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    return {"bf16": bf16, "fp16": on_gpu and not bf16, "use_cpu": not on_gpu}
+
+
 def load_for_inference(model_class, path):
     """bf16 on the GPU, and on a CPU that computes bf16 natively (~2.3x fp32 GEMMs on AVX-512 BF16); else fp32 on the
     CPU with oneDNN linear layers (see onednn)."""

@@ -15,7 +15,7 @@ from radreport.backends import import_unsloth_first, select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, RETRIEVAL_TEMPLATE, prompt_completion
-from radreport.models import gpu_half_dtype, load_model, load_tokenizer, resolve_model
+from radreport.models import load_model, load_tokenizer, qlora_loading, resolve_model, trainer_precision
 from radreport.paths import home
 from radreport.retrieval import ExampleIndex
 
@@ -98,15 +98,10 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
         return model, tokenizer, None
     tokenizer = load_tokenizer(model_path)
     if backend == "hf-qlora":
-        import torch
         from peft import prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        from transformers import AutoModelForCausalLM
 
-        half = gpu_half_dtype() if torch.cuda.is_available() else torch.bfloat16
-        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                          bnb_4bit_compute_dtype=half)
-        model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization, dtype=half,
-                                                     device_map={"": 0} if torch.cuda.is_available() else None)
+        model = AutoModelForCausalLM.from_pretrained(model_path, **qlora_loading())
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         return model, tokenizer, lora
     from radreport.cpu_speed import base_dtype
@@ -150,9 +145,7 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed,
-        bf16=on_gpu and torch.cuda.is_bf16_supported(),
-        fp16=on_gpu and not torch.cuda.is_bf16_supported(),
-        use_cpu=not on_gpu,
+        **trainer_precision(on_gpu),
         report_to=["mlflow"] if tracking.active() else [],
         dataloader_num_workers=0,
         disable_tqdm=False,

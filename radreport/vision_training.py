@@ -19,7 +19,7 @@ from radreport.backends import import_unsloth_first, select_backend
 from radreport.checkpoints import CheckpointSet
 from radreport.config import VisionTrainConfig
 from radreport.images import image_paths
-from radreport.models import gpu_half_dtype, load_for_inference, resolve_model
+from radreport.models import load_for_inference, qlora_loading, resolve_model, trainer_precision
 from radreport.vision_format import VisionCollator, conversation, load_images
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,8 @@ def load_for_training(backend: str, cfg: VisionTrainConfig):
     processor = AutoProcessor.from_pretrained(cfg.model)
     if backend == "hf-qlora":
         from peft import prepare_model_for_kbit_training
-        from transformers import BitsAndBytesConfig
 
-        half = gpu_half_dtype() if torch.cuda.is_available() else torch.bfloat16
-        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                          bnb_4bit_compute_dtype=half, llm_int8_skip_modules=KEEP_FULL_PRECISION)
-        model = AutoModelForImageTextToText.from_pretrained(
-            cfg.model, quantization_config=quantization, dtype=half,
-            device_map={"": 0} if torch.cuda.is_available() else None)  # CPU: bitsandbytes runs 4-bit there too
+        model = AutoModelForImageTextToText.from_pretrained(cfg.model, **qlora_loading(KEEP_FULL_PRECISION))
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
         model = AutoModelForImageTextToText.from_pretrained(cfg.model, dtype=torch.float32)
@@ -103,8 +97,7 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
         optim="adamw_torch", lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
         logging_steps=cfg.logging_steps, eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps",
         save_steps=cfg.eval_steps, save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
-        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-        fp16=on_gpu and not torch.cuda.is_bf16_supported(), use_cpu=not on_gpu,
+        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, **trainer_precision(on_gpu),
         gradient_checkpointing_kwargs={"use_reentrant": False}, report_to=["mlflow"] if tracking.active() else [],
         dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
