@@ -3,7 +3,7 @@ stage's loading (bf16 where the CPU computes it natively, `models.load_for_infer
 
     .venv/bin/python benchmarks/generation.py [--prompts 16] [--batch-size 8] [--max-new-tokens 32]
 
-Both load linear layers in oneDNN on CPU (`radreport/onednn.py`); prompts are batched by length (`generation.py`).
+Both load linear layers in oneDNN on CPU (`radreport/training/onednn.py`); prompts are batched by length (`generation.py`).
 Tokens counted are the generated ones up to and including EOS (padding after EOS is not counted).
 Last line: JSON with tokens_per_s_batch1, tokens_per_s_batched, batched_speedup (the evaluation's loading),
 fp32_tokens_per_s_batched, bf16_speedup and same_texts (how many of the batched texts fp32 and bf16 agree on).
@@ -26,14 +26,14 @@ import torch  # noqa: E402
 
 from radreport.config import StructuringConfig  # noqa: E402
 from radreport.formatting import alpaca_records, prompt  # noqa: E402
-from radreport.generation import generate  # noqa: E402
+from radreport.inference.generation import generate  # noqa: E402
 from radreport.ingest import ingest  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
-from radreport.models import (EMBEDDED, cpu_computes_bf16, load_for_inference, load_model, load_tokenizer,  # noqa: E402
+from radreport.training.models import (EMBEDDED, cpu_computes_bf16, load_for_inference, load_model, load_tokenizer,  # noqa: E402
                               resolve_model)
-from radreport.onednn import use_onednn_linears  # noqa: E402
-from radreport.structuring.run import structure_reports  # noqa: E402
+from radreport.training.onednn import use_onednn_linears  # noqa: E402
+from radreport.structuring.reports import structure_reports  # noqa: E402
 
 
 def run(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int) -> tuple[float, list[str]]:

@@ -30,7 +30,7 @@ VARIANTS = {"reference": dict(compact_lm_head=False, cpu_bf16_base="off", group_
 
 def run(records, model: str, settings: dict, steps: int, batch_size: int) -> dict:
     from radreport.config import TrainConfig
-    from radreport.training import train_lora
+    from radreport.training.lora import train_lora
 
     from benchmarks.timing import step_timer, timed_tokens
 
@@ -56,10 +56,10 @@ def main() -> None:
 
     configure(tempfile.mkdtemp(prefix="radreport-bench-train-cpu-"))
     from radreport.config import StructuringConfig
-    from radreport.models import cpu_computes_bf16
+    from radreport.training.models import cpu_computes_bf16
     from radreport.formatting import alpaca_records
     from radreport.ingest import ingest
-    from radreport.structuring.run import structure_reports
+    from radreport.structuring.reports import structure_reports
 
     structured = structure_reports(ingest([args.data]).reports, StructuringConfig())[0]
     records, _ = alpaca_records(structured, "findings_to_impression")

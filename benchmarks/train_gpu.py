@@ -76,7 +76,7 @@ def full_length_records(records, tokenizer, length: int):
 def run_backend(backend: str, model_dir: Path, data: Path, steps: int, warmup: int, batch_size: int,
                 length: int) -> dict:
     """Train in this process and report tokens/s over the timed steps and peak memory."""
-    from radreport.backends import import_unsloth_first
+    from radreport.training.backends import import_unsloth_first
 
     import_unsloth_first(backend)  # before anything below imports trl, transformers or peft
     from benchmarks.timing import peak_memory_gb, reset_peak_memory, step_timer, timed_tokens
@@ -86,9 +86,9 @@ def run_backend(backend: str, model_dir: Path, data: Path, steps: int, warmup: i
     from radreport.config import StructuringConfig, TrainConfig
     from radreport.formatting import alpaca_records
     from radreport.ingest import ingest
-    from radreport.models import load_tokenizer
-    from radreport.structuring.run import structure_reports
-    from radreport.training import train_lora
+    from radreport.training.models import load_tokenizer
+    from radreport.structuring.reports import structure_reports
+    from radreport.training.lora import train_lora
 
     records, _ = alpaca_records(structure_reports(ingest([data]).reports, StructuringConfig())[0],
                                 "findings_to_impression")

@@ -34,10 +34,11 @@ GRID = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 def study_records(images: Path, copies: int):
     import pandas as pd
 
-    from radreport.config import StructuringConfig, VisionTrainConfig
-    from radreport.images import attach_images, csv_image_index
-    from radreport.structuring.run import structure_reports
-    from radreport.vision_format import vision_records
+    from radreport.config import StructuringConfig
+    from radreport.vision.config import VisionTrainConfig
+    from radreport.vision.images import attach_images, csv_image_index
+    from radreport.structuring.reports import structure_reports
+    from radreport.vision.format import vision_records
 
     index = csv_image_index(images / "mapping.csv", {"report_id": "iu_uid", "view": "projection"})
     mapping = pd.read_csv(images / "mapping.csv", dtype=str).drop_duplicates("iu_uid")
@@ -51,16 +52,16 @@ def study_records(images: Path, copies: int):
 
 
 def run_backend(backend: str, model_dir: Path, images: Path, steps: int, warmup: int, smoke: bool) -> dict:
-    from radreport.backends import import_unsloth_first
+    from radreport.training.backends import import_unsloth_first
 
     import_unsloth_first(backend)  # before anything below imports trl, transformers or peft
     from benchmarks.timing import peak_memory_gb, reset_peak_memory, step_timer
     from ops.env import configure
 
     configure(tempfile.mkdtemp(prefix=f"radreport-vlm-bench-{backend}-"))
-    from radreport.config import VisionTrainConfig
-    from radreport.images import image_paths
-    from radreport.vision_training import train_vision_lora
+    from radreport.vision.config import VisionTrainConfig
+    from radreport.vision.images import image_paths
+    from radreport.vision.training import train_vision_lora
 
     config = VisionTrainConfig(model=str(model_dir), backend=backend, max_steps=warmup + steps,
                                eval_steps=warmup + steps + 1, logging_steps=1, **({"grad_accum": 1} if smoke else {}))

@@ -7,7 +7,7 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.utils import io_utils
 
-from radreport.checkpoints import CheckpointSet
+from radreport.training.checkpoints import CheckpointSet
 
 
 class CheckpointSetMaterializer(BaseMaterializer):

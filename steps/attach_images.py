@@ -7,9 +7,9 @@ from zenml import step
 from ops.lineage import link_runs
 from ops.stack import TRACKER
 from radreport import tracking
-from radreport.config import ImagesConfig
-from radreport.images import attach_images as attach
-from radreport.images import csv_image_index, iu_image_index
+from radreport.vision.config import ImagesConfig
+from radreport.vision.images import attach_images as attach
+from radreport.vision.images import csv_image_index, iu_image_index
 
 
 @step(experiment_tracker=TRACKER)

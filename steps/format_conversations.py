@@ -6,7 +6,7 @@ from zenml import step
 from ops.lineage import link_runs
 from ops.stack import TRACKER
 from radreport import tracking
-from radreport.vision_format import vision_records
+from radreport.vision.format import vision_records
 
 
 @step(experiment_tracker=TRACKER)

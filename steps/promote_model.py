@@ -1,20 +1,20 @@
 from typing import Annotated
 
 import mlflow
-import pandas as pd
 from zenml import step
 
 from ops.lineage import (git_commit, link_runs, mirror_to_model_control_plane, record_metadata, record_model_metadata,
                          zenml_run_id)
 from ops.stack import TRACKER
 from radreport import tracking
-from radreport.checkpoints import CheckpointSet
+from radreport.training.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
-from radreport.publish import publish
+from radreport.evaluation.result import Evaluation
+from radreport.registry.publish import publish
 
 
 @step(experiment_tracker=TRACKER, enable_cache=False)
-def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFrame, data_fingerprint: str,
+def promote_model(checkpoints: CheckpointSet, evaluation: Evaluation, data_fingerprint: str,
                   promotion: PromotionConfig, model_name: str, run_config: dict) -> Annotated[dict, "promotion_decision"]:
     """Register the best checkpoint and set `champion` if the gate passes, else `challenger`; never cached,
     since the registry it reads changes between runs (the same adapter is registered only once)."""
@@ -25,12 +25,10 @@ def promote_model(checkpoints: CheckpointSet, best_step: int, scores: pd.DataFra
     try:
         tracking.log_params(flatten(run_config), prefix="config.")
         tracking.set_tags({"data_fingerprint": data_fingerprint})  # also when ingest was served from cache
-        by_system = scores.set_index("system")
-        metrics = by_system.loc[f"step-{best_step}"].to_dict()
-        baselines = by_system.loc[[s for s in by_system.index if not s.startswith("step-")]].to_dict(orient="index")
+        metrics, baselines = evaluation.best, evaluation.baselines
         lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit(),
                    "zenml.model_version": zenml_model_version() or "none"}
-        decision = publish(checkpoints, best_step, metrics, data_fingerprint, model_name, promotion, lineage, baselines)
+        decision = publish(checkpoints, evaluation.best_step, metrics, data_fingerprint, model_name, promotion, lineage, baselines)
         if not started_here:
             decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
                                                                     decision["alias"])

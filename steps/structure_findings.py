@@ -10,7 +10,7 @@ from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import StructuringConfig
 from radreport.ingest import IngestResult
-from radreport.structuring.run import structure_reports
+from radreport.structuring.reports import structure_reports
 
 
 @step(experiment_tracker=TRACKER)

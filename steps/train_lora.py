@@ -9,9 +9,9 @@ from materializers.checkpoints import CheckpointSetMaterializer
 from ops.lineage import link_runs
 from ops.stack import TRACKER
 from radreport import tracking
-from radreport.checkpoints import CheckpointSet
+from radreport.training.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
-from radreport.training import train_lora as train
+from radreport.training.lora import train_lora as train
 
 
 @step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)

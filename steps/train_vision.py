@@ -9,9 +9,9 @@ from materializers.checkpoints import CheckpointSetMaterializer
 from ops.lineage import link_runs
 from ops.stack import TRACKER
 from radreport import tracking
-from radreport.checkpoints import CheckpointSet
-from radreport.config import VisionTrainConfig
-from radreport.vision_training import train_vision_lora
+from radreport.training.checkpoints import CheckpointSet
+from radreport.vision.config import VisionTrainConfig
+from radreport.vision.training import train_vision_lora
 
 
 @step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)

@@ -38,7 +38,7 @@ def stack():
 
 @pytest.fixture(scope="session")
 def sample_path(tmp_path_factory) -> Path:
-    from radreport.sample_data import write_sample
+    from radreport.ingest.sample_data import write_sample
 
     return write_sample(tmp_path_factory.mktemp("data") / "synthetic.jsonl", n=120)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from radreport.backends import BackendUnavailable, Environment, select_backend
+from radreport.training.backends import BackendUnavailable, Environment, select_backend
 
 CPU = Environment(cuda=False, unsloth=False, bitsandbytes=True)
 GPU = Environment(cuda=True, unsloth=False, bitsandbytes=True)
@@ -48,7 +48,7 @@ def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command)
     root = Path(__file__).resolve().parent.parent
     report = tmp_path / "imported_before.json"
     driver = (f"import sys; sys.path[:0] = [{str(root / 'tests/fixtures/fake_unsloth')!r}, {str(root)!r}]\n"
-              "import radreport.backends as b; b.select_backend = lambda requested, env=None: ('unsloth', 'test')\n"
+              "import radreport.training.backends as b; b.select_backend = lambda requested, env=None: ('unsloth', 'test')\n"
               f"from run import main; main(['--home', {str(tmp_path / 'home')!r}, {command!r}, '--config', "
               f"{str(root / 'configs/demo.yaml')!r}])\n")
     done = subprocess.run([sys.executable, "-c", driver], env={**os.environ, "FAKE_UNSLOTH_REPORT": str(report)},

@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from radreport.baselines import BASELINES, baseline_outputs
-from radreport.checkpoints import CheckpointSet
+from radreport.evaluation.baselines import BASELINES, baseline_outputs
+from radreport.training.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE
-from radreport.retrieval import ExampleIndex, prompts_for
-from radreport.training import optimizer_steps, training_examples
+from radreport.training.retrieval import ExampleIndex, prompts_for
+from radreport.training.lora import optimizer_steps, training_examples
 
 TRAIN = pd.DataFrame({
     "report_id": ["a", "b", "c", "d"], "split": "train", "instruction": "Summarize.",

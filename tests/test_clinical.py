@@ -11,7 +11,7 @@ from radreport.clinical.mesh import mesh_agreement, mesh_observations
 from radreport.config import PromotionConfig
 from radreport.metrics import MetricSuite, example_column
 from radreport.metrics.clinical import ClinicalMetrics
-from radreport.promotion import decide
+from radreport.registry.policy import decide
 
 CONSTANT = "No acute cardiopulmonary abnormality."
 

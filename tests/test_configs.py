@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from radreport.config import PipelineConfig, VisionPipelineConfig, load_config
+from radreport.errors import RadreportError
+from radreport.config import PipelineConfig, load_config
+from radreport.vision.config import VisionPipelineConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 
@@ -19,7 +21,7 @@ def test_shipped_config_validates_and_names_its_command(path):
 def test_an_unknown_key_fails_naming_the_file_and_field(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("images: {path: imgs}\ntrain: {model: m, lora_rank: 8}\n")
-    with pytest.raises(SystemExit, match=r"typo.yaml: train.lora_rank: Extra inputs are not permitted"):
+    with pytest.raises(RadreportError, match=r"typo.yaml: train.lora_rank: Extra inputs are not permitted"):
         load_config(path)
 
 
@@ -38,7 +40,7 @@ def test_every_shipped_config_gates_against_the_baselines(path):
 def test_bad_configs_fail_naming_every_field_not_with_a_traceback(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(RadreportError, match=message):
         load_config(path)
 
 

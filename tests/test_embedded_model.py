@@ -5,10 +5,10 @@ import torch
 from radreport.config import TrainConfig
 from radreport.formatting import alpaca_records
 from radreport.ingest import ingest
-from radreport.models import EMBEDDED, load_tokenizer, resolve_model
+from radreport.training.models import EMBEDDED, load_tokenizer, resolve_model
 from radreport.config import StructuringConfig
-from radreport.structuring.run import structure_reports
-from radreport.training import train_lora
+from radreport.structuring.reports import structure_reports
+from radreport.training.lora import train_lora
 
 
 def test_embedded_model_loss_falls_on_iu_xray(iu_xray, tmp_path):

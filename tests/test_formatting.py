@@ -3,7 +3,7 @@ import pytest
 from radreport.formatting import INSTRUCTIONS, alpaca_records, prompt, prompt_completion
 from radreport.ingest import ingest
 from radreport.config import StructuringConfig
-from radreport.structuring.run import structure_reports
+from radreport.structuring.reports import structure_reports
 
 
 @pytest.fixture

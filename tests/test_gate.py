@@ -5,7 +5,8 @@ import json
 import pytest
 from mlflow import MlflowClient
 
-from radreport import gate
+from radreport.errors import RadreportError
+from radreport.registry import gate
 from radreport.config import PromotionConfig
 
 NAME = "radreport-gate-test"
@@ -108,7 +109,7 @@ def test_a_rollback_that_died_midway_is_finished_not_taken_for_a_promotion(clien
 
 
 def test_a_server_stops_answering_to_an_alias_that_moved(client):
-    from radreport.serving import served_ids
+    from radreport.serving.models import served_ids
 
     gate.gate_version(client, NAME, 1, POLICY, "test")
     ids = served_ids(client, NAME, 1, ttl_s=0)
@@ -118,7 +119,7 @@ def test_a_server_stops_answering_to_an_alias_that_moved(client):
 
 
 def test_an_mlflow_model_and_a_bundle_registered_before_both_download(tmp_path):
-    from radreport.registry import adapter_bundle
+    from radreport.registry.store import adapter_bundle
 
     old, new, neither = tmp_path / "old", tmp_path / "new", tmp_path / "neither"
     (old / "tokenizer").mkdir(parents=True)
@@ -128,5 +129,5 @@ def test_an_mlflow_model_and_a_bundle_registered_before_both_download(tmp_path):
     (new / "MLmodel").write_text("flavors: {}")
     neither.mkdir()
     assert adapter_bundle(old) == old and adapter_bundle(new) == new / "artifacts" / "adapter"
-    with pytest.raises(SystemExit, match="re-register the version"):
+    with pytest.raises(RadreportError, match="re-register the version"):
         adapter_bundle(neither)

@@ -5,6 +5,7 @@ from collections import deque
 
 import pytest
 
+from radreport.errors import RadreportError
 from radreport.config import EvalConfig, GreenJudgeConfig
 from radreport.metrics import MetricSuite
 from radreport.metrics.clinical import ClinicalMetrics
@@ -85,7 +86,7 @@ def test_judge_retries_rate_limits_and_scores_an_off_template_answer_zero(iu_pai
 
 
 def test_an_external_judge_is_refused_unless_allowed():
-    with pytest.raises(SystemExit, match="'api.example.com' is on an external host, not this machine; set eval.green.allow_external"):
+    with pytest.raises(RadreportError, match="'api.example.com' is on an external host, not this machine; set eval.green.allow_external"):
         GreenJudge(GreenJudgeConfig(base_url="https://api.example.com/v1"))
     with pytest.raises(ValueError, match="select_metric: green needs eval.green"):
         EvalConfig(select_metric="green")
@@ -126,6 +127,6 @@ def test_a_judge_redirect_is_refused_not_followed(iu_pairs):
     with FakeOpenAIServer() as elsewhere, FakeOpenAIServer() as endpoint:
         endpoint.redirect_to = elsewhere.base_url.removesuffix("/v1")
         judge = GreenJudge(GreenJudgeConfig(base_url=endpoint.base_url, max_retries=0))
-        with pytest.raises(SystemExit, match="eval.green endpoint answered 307"):
+        with pytest.raises(RadreportError, match="eval.green endpoint answered 307"):
             judge.score(iu_pairs[0][:1], iu_pairs[1][:1])
         assert elsewhere.requests == []

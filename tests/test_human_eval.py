@@ -6,11 +6,11 @@ import yaml
 
 from radreport.config import StructuringConfig
 from radreport.formatting import alpaca_records
-from radreport.human_eval import (RatingsError, blinded_packet, krippendorff_alpha_interval, read_ratings,
+from radreport.human_eval.ratings import (RatingsError, blinded_packet, krippendorff_alpha_interval, read_ratings,
                                   sample_cases, statistics, unblind, validate_ratings)
 from radreport.ingest import ingest
-from radreport.rater_form import write_packet
-from radreport.structuring.run import structure_reports
+from radreport.human_eval.form import write_packet
+from radreport.structuring.reports import structure_reports
 from tests.forms import fill_and_download
 
 

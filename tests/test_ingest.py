@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radreport.ingest import IngestError, ingest, source_fingerprint, fingerprint
-from radreport.splits import assign_split
+from radreport.ingest.splits import assign_split
 
 OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="CXR{uid}"/><MedlineCitation><Article><Abstract>
@@ -174,7 +174,7 @@ def test_data_download_fetches_an_openi_archive_from_a_server(tmp_path):
 
 
 def test_data_download_refuses_clashing_names_and_oversized_archives(tmp_path, monkeypatch):
-    from radreport import openi
+    from radreport.ingest import openi
     from run import main
 
     report = OPENI_XML.format(uid=1, findings="Clear.", impression="Normal.").encode()

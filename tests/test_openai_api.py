@@ -6,8 +6,8 @@ import openai
 import pytest
 
 from radreport.formatting import INSTRUCTIONS, prompt
-from radreport.generation import complete, generate
-from radreport.service import Limits, create_app
+from radreport.inference.generation import complete, generate
+from radreport.serving.app import Limits, create_app
 from tests.serving import served_app
 
 IDS = ["radreport-test@3", "radreport-test@champion"]

@@ -114,7 +114,7 @@ def test_human_eval_sheet_is_blinded(stack):
 def test_significance_rule_compares_per_example_scores_of_both_runs(stack, tmp_path):
     import json
 
-    from radreport.gate import audit_log
+    from radreport.registry.gate import audit_log
 
     model = registry().get_registered_model("radreport-test")
     policy = tmp_path / "policy.yaml"
@@ -128,7 +128,7 @@ def test_significance_rule_compares_per_example_scores_of_both_runs(stack, tmp_p
 def test_promote_force_and_rollback_are_on_record(stack, capsys):
     import json
 
-    from radreport.gate import audit_log
+    from radreport.registry.gate import audit_log
 
     model = registry().get_registered_model("radreport-test")
     champion, challenger = int(model.aliases["champion"]), int(model.aliases["challenger"])
@@ -152,7 +152,7 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack):
     import subprocess
     import sys
 
-    from radreport.gate import audit_log, champion_history
+    from radreport.registry.gate import audit_log, champion_history
 
     before = len(audit_log().read_text().splitlines())
     versions = [v.version for v in registry().search_model_versions("name='radreport-test'")]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from radreport.errors import RadreportError
 from radreport.schedule import (AlreadyRunning, RetrainState, cron_command, entries, on_calendar, run_lock,
                                 systemd_exec, systemd_units, with_entry, without_entry, write_wrapper)
 from run import main
@@ -27,7 +28,7 @@ def test_crontab_entries_are_idempotent_and_removable():
     moved = with_entry(once, "weekly", "0 3 * * 0", "echo retrain")
     assert entries(moved) == {"weekly": "0 3 * * 0 echo retrain # radreport-retrain:weekly"}
     assert without_entry(moved, "weekly") == crontab
-    with pytest.raises(SystemExit, match="needs 5 fields"):
+    with pytest.raises(RadreportError, match="needs 5 fields"):
         with_entry(crontab, "weekly", "0 2 * *", "echo")
 
 
@@ -44,15 +45,15 @@ def test_cron_becomes_a_systemd_calendar(cron, calendar):
 @pytest.mark.parametrize("name", ["nightly; touch pwned #", "a\n* * * * * touch pwned", "50%", "weekly $(touch pwned)",
                                   "../../etc/x", ".hidden", ""])
 def test_a_schedule_name_cannot_become_shell_or_a_path(name, tmp_path):
-    with pytest.raises(SystemExit, match="letters, digits"):
+    with pytest.raises(RadreportError, match="letters, digits"):
         with_entry("", name, "0 2 * * 0", "true")
-    with pytest.raises(SystemExit, match="letters, digits"):
+    with pytest.raises(RadreportError, match="letters, digits"):
         systemd_units(name, "0 2 * * 0", tmp_path / "x.sh")
 
 
 @pytest.mark.parametrize("cron", ["0 2 * * 0\n* * * * * touch pwned", "0 2 * * $(touch pwned)", "0 2 * * 0;id"])
 def test_a_cron_expression_cannot_carry_a_command(cron):
-    with pytest.raises(SystemExit, match="--cron"):
+    with pytest.raises(RadreportError, match="cron"):
         with_entry("", "weekly", cron, "true")
 
 

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from radreport.service import Limits, create_app
+from radreport.serving.app import Limits, create_app
 from tests.serving import served_app
 
 
@@ -86,7 +86,7 @@ def test_errors_never_echo_report_text():
 def test_an_image_bomb_is_a_422_and_an_unreadable_image_in_the_index():
     import zlib
 
-    from radreport.images import image_fault
+    from radreport.vision.images import image_fault
 
     width = height = 14_000  # 196 megapixels in a PNG of a few KB
     row = b"\x00" + b"\x00" * width

@@ -1,6 +1,7 @@
 """The cluster recipe: its ZenML run settings validate and attach to the pipeline, GPUs go to training (through the
 step operator) and evaluation only, and every step asks for its resources."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -32,7 +33,9 @@ def test_kubernetes_run_settings_validate_and_declare_resources_per_step(stack):
 def test_stack_recipe_registers_every_component_and_keeps_secrets_out():
     recipe = (ROOT / "configs" / "stacks" / "kubernetes.sh").read_text()
     assert recipe.startswith("#!/usr/bin/env bash\n# bash configs/stacks/kubernetes.sh")
-    for component in ("artifact-store", "container-registry", "experiment-tracker", "model-registry", "orchestrator",
-                      "step-operator", "stack register"):
-        assert f"zenml {component} register" in recipe or f"zenml {component}" in recipe
+    registered = set(re.findall(r"^zenml ([a-z-]+) register", recipe, flags=re.M))
+    assert registered == {"artifact-store", "container-registry", "image-builder", "experiment-tracker",
+                          "model-registry", "orchestrator", "step-operator", "stack"}
+    assert re.search(r"stack register radreport-k8s -o k8s -a radreport_bucket -c radreport_images "
+                     r"-i radreport_builder \\\n\s+-e mlflow_tracker -r mlflow_registry -s k8s_gpu", recipe)
     assert "{{mlflow_auth.password}}" in recipe and "--flavor=kubernetes" in recipe

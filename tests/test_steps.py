@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from radreport.errors import RadreportError
 from radreport.config import DataConfig, EvalConfig, FormatConfig, StructuringConfig, TrainConfig
 from steps.evaluate_checkpoints import evaluate_checkpoints
 from steps.format_alpaca import format_alpaca
@@ -27,26 +28,31 @@ def test_train_and_evaluate_steps(records, tiny_model):
     assert checkpoints.steps == [2, 3]  # every save_steps, and always the last step
     assert checkpoints.manifest["base_model"] == str(tiny_model)
     assert [e["step"] for e in checkpoints.log_history if "loss" in e] == [1, 2, 3]
-    scores, regions, examples, best_step, report = evaluate_checkpoints.entrypoint(
-        checkpoints, records, EvalConfig(max_examples=4, max_new_tokens=4))
-    assert list(scores["system"]) == ["constant", "nearest_neighbour", "copy_input", "positive_sentences", "base",
-                                      "step-2", "step-3"] and best_step in (2, 3)
-    by_system = scores.set_index("system")
+    evaluation, report = evaluate_checkpoints.entrypoint(checkpoints, records, EvalConfig(max_examples=4,
+                                                                                           max_new_tokens=4))
+    scores, regions, examples = evaluation.scores, evaluation.regions, evaluation.examples
+    assert list(scores.index) == ["constant", "nearest_neighbour", "copy_input", "positive_sentences", "base",
+                                  "step-2", "step-3"] and evaluation.checkpoints == [2, 3]
+    best = evaluation.best_step
+    assert best in (2, 3) and scores.loc[f"step-{best}", "rougeL"] == scores.loc[["step-2", "step-3"], "rougeL"].max()
+    assert evaluation.best == scores.loc[f"step-{best}"].to_dict()
+    assert set(evaluation.baselines) == {"constant", "nearest_neighbour", "copy_input", "positive_sentences", "base"}
+    by_system = scores
     assert (by_system["distinct_outputs"] >= 1).all() and by_system.loc["constant", "top_output_share"] == 1.0
     assert list(examples["copy_input"]) == list(examples["input"])
     assert {"bleu4", "rougeL", "meteor", "bertscore_f1"} <= set(scores.columns)
     assert {"reference", "base", "step-2", "step-3", "step-3.bertscore_f1"} <= set(examples.columns)
-    assert len(examples) == 4 and set(regions["system"]) <= set(scores["system"])
+    assert len(examples) == 4 and set(regions["system"]) <= set(scores.index)
     assert "GREEN: skipped" in report and "data:image/png" in report
 
 
 def test_unknown_model_fails_before_loading(records):
-    with pytest.raises(SystemExit, match="not a local folder"):
+    with pytest.raises(RadreportError, match="not a local folder"):
         train_lora.entrypoint(records, TrainConfig(model="/nonexistent/model"), "findings_to_impression")
 
 
 def test_nan_loss_stops_training_with_a_clear_error(records, tiny_model, tmp_path):
-    from radreport.training import train_lora as train
+    from radreport.training.lora import train_lora as train
 
     config = TrainConfig(model=str(tiny_model), max_steps=4, save_steps=1, logging_steps=1, learning_rate=1e30,
                          warmup_steps=0)
@@ -55,14 +61,14 @@ def test_nan_loss_stops_training_with_a_clear_error(records, tiny_model, tmp_pat
 
 
 def test_gpu_backends_refuse_on_this_cpu_before_loading(records):
-    with pytest.raises(SystemExit, match="train.backend=hf-qlora cannot run here: missing an NVIDIA GPU"):
+    with pytest.raises(RadreportError, match="train.backend=hf-qlora cannot run here: missing an NVIDIA GPU"):
         train_lora.entrypoint(records, TrainConfig(model="/nonexistent", backend="hf-qlora"), "findings_to_impression")
 
 
 def test_training_resumes_after_a_kill_and_skips_a_half_written_checkpoint(records, tiny_model, tmp_path):
     from transformers import TrainerCallback
 
-    from radreport.training import train_lora as train
+    from radreport.training.lora import train_lora as train
 
     class Killed(Exception):
         pass
@@ -89,7 +95,7 @@ def test_resume_reads_each_checkpoint_back_and_falls_back_past_a_corrupt_one(rec
     from transformers import TrainerCallback
 
     from radreport.paths import home
-    from radreport.training import checkpoint_fault, train_lora as train
+    from radreport.training.lora import checkpoint_fault, train_lora as train
 
     class Killed(Exception):
         pass
@@ -121,7 +127,7 @@ def test_resume_reads_each_checkpoint_back_and_falls_back_past_a_corrupt_one(rec
 
 
 def test_retention_keeps_the_last_and_the_best_by_eval_loss(records, tiny_model, tmp_path):
-    from radreport.training import train_lora as train
+    from radreport.training.lora import train_lora as train
 
     config = TrainConfig(model=str(tiny_model), max_steps=6, save_steps=1, logging_steps=1, keep_last_checkpoints=1,
                          learning_rate=0.05)  # large enough that the eval loss does not fall all the way

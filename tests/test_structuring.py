@@ -3,7 +3,7 @@ from collections import Counter
 from radreport.ingest import ingest
 from radreport.config import StructuringConfig
 from radreport.structuring import REGIONS, render, split_sentences, structure
-from radreport.structuring.run import structure_reports
+from radreport.structuring.reports import structure_reports
 
 
 def test_sentences_go_to_their_regions():
@@ -28,8 +28,12 @@ def test_no_sentence_is_lost_or_invented(iu_xray):
 
 
 def test_structured_table_and_rendering(sample_path):
-    table = structure_reports(ingest(sample_path).reports, StructuringConfig())[0]
-    assert set(REGIONS) <= set(table.columns)
+    reports = ingest(sample_path).reports
+    table = structure_reports(reports, StructuringConfig())[0]
+    assert list(table["report_id"]) == list(reports["report_id"])
+    for findings, *regions in table[["findings", *REGIONS]].itertuples(index=False):
+        assert list(regions) == [" ".join(sentences) for sentences in structure(findings or "").values()]
+    assert set(table["structured_by"]) == {"rules"} and table["repairs"].eq(0).all()
     text = render(structure("The lungs are clear."))
     assert text.splitlines() == ["Lung: The lungs are clear.", "Heart: None.", "Mediastinal: None.", "Bone: None.",
                                  "Others: None."]

@@ -25,7 +25,7 @@ def wait_for_first_checkpoint(runs: Path, process: subprocess.Popen, timeout: fl
 
 
 def test_train_resumes_after_sigkill_and_starts_fresh_without_resume(tiny_model, sample_path, tmp_path, capsys):
-    from radreport.checkpoints import CheckpointSet
+    from radreport.training.checkpoints import CheckpointSet
     from radreport.paths import home
 
     config = tmp_path / "tiny.yaml"

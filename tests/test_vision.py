@@ -3,12 +3,13 @@
 import pandas as pd
 import pytest
 
-from radreport.config import StructuringConfig, VisionTrainConfig
-from radreport.images import attach_images, csv_image_index, image_paths, iu_image_index
+from radreport.config import StructuringConfig
+from radreport.vision.config import VisionTrainConfig
+from radreport.vision.images import attach_images, csv_image_index, image_paths, iu_image_index
 from radreport.metrics import MetricSuite
 from radreport.structuring import REGIONS, parse_regions, render, structure
-from radreport.structuring.run import structure_reports
-from radreport.vision_format import VisionCollator, vision_records
+from radreport.structuring.reports import structure_reports
+from radreport.vision.format import VisionCollator, vision_records
 
 PROMPT = VisionTrainConfig.model_fields["prompt"].default
 
@@ -92,7 +93,9 @@ def test_the_report_ends_in_eos_whatever_the_template_writes(records, tiny_llava
 
 
 def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
-    from radreport.vision_training import generate_reports, load_vision_adapter, train_vision_lora
+    from radreport.inference.adapters import ImageAdapter
+    from radreport.modality import load_adapter
+    from radreport.vision.training import train_vision_lora
 
     config = VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora", max_steps=12, batch_size=3, grad_accum=1,
                                learning_rate=2e-3, eval_steps=4, logging_steps=1)
@@ -104,11 +107,14 @@ def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
     assert checkpoints.steps == [summary["best_step"]] and summary["best_step"] in (4, 8, 12)
     assert 0 < summary["trainable_share"] < 0.5
 
-    model, processor = load_vision_adapter(checkpoints, summary["best_step"])
-    lora_layers = [name for name, _ in model.named_modules() if name.endswith("lora_A")]
+    adapter = load_adapter(checkpoints, summary["best_step"])  # the modality comes from the manifest
+    assert isinstance(adapter, ImageAdapter)
+    lora_layers = [name for name, _ in adapter.model.named_modules() if name.endswith("lora_A")]
     assert lora_layers and all("language_model" in name for name in lora_layers)  # vision tower, projector frozen
+    untuned = load_adapter(checkpoints, None).model
+    assert not any(name.endswith("lora_A") for name, _ in untuned.named_modules())
     test = records[records["split"] == "test"].to_dict("records")
-    reports = generate_reports(model, processor, test, max_new_tokens=24, batch_size=2)
+    reports = adapter.generate(test, batch_size=2, max_new_tokens=24)
     assert len(reports) == len(test) and all(isinstance(r, str) for r in reports)
     regions = MetricSuite(["rouge", "bleu"]).by_region([r["output"] for r in test], reports, split=parse_regions)
     assert set(regions) == set(REGIONS)
@@ -144,17 +150,18 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     run = Client().get_pipeline("radreport_vision").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert set(run.steps) == {"ingest_reports", "structure_findings", "attach_images", "format_conversations",
-                              "train_vision", "evaluate_vision", "export_vision_human_eval", "promote_model"}
-    regions = run.steps["evaluate_vision"].outputs["region_scores"][0].load()
-    assert set(regions["system"]) <= {"constant", "base", f"step-{run.steps['evaluate_vision'].outputs['best_step'][0].load()}"}
+                              "train_vision", "evaluate_vision", "export_human_eval", "promote_model"}
+    evaluation = run.steps["evaluate_vision"].outputs["evaluation"][0].load()
+    assert list(evaluation.scores.index) == ["constant", "base", f"step-{evaluation.best_step}"]
+    assert set(evaluation.regions["system"]) <= set(evaluation.scores.index)
     client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
     version = client.get_model_version("radreport-vision-test", "1")
     assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
-    from radreport.gate import per_example_scores
+    from radreport.registry.gate import per_example_scores
 
     scores = per_example_scores(client, "radreport-vision-test", 1, "rougeL")  # what significance testing reads
-    examples = run.steps["evaluate_vision"].outputs["eval_examples"][0].load()
+    examples = evaluation.examples
     assert list(scores.index) == list(examples["report_id"]) and scores.between(0, 1).all()
     generate_with_the_image_champion(iu_images, tmp_path)
     serve_the_image_champion(iu_images)
@@ -166,7 +173,7 @@ def rate_the_image_packet(browser, capsys):
     downloaded ratings import onto the registered version."""
     from selenium.webdriver.common.by import By
 
-    from radreport.human_eval import IMAGE_SEPARATOR
+    from radreport.human_eval.ratings import IMAGE_SEPARATOR
     from radreport.paths import exports
     from run import main
     from tests.forms import fill_and_download
@@ -238,9 +245,9 @@ def test_the_4bit_load_keeps_the_vision_tower_and_projector_in_full_precision(ti
     projector, and the language model's linear layers are 4-bit."""
     import bitsandbytes as bnb
 
-    from radreport.vision_training import load_for_training
+    from radreport.vision.training import load_for_training
 
-    from radreport.vision_training import trainable_share
+    from radreport.vision.training import trainable_share
 
     model, _ = load_for_training("hf-qlora", VisionTrainConfig(model=str(tiny_llava), backend="hf-qlora"))
     four_bit = [name for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)]

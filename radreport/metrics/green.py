@@ -10,13 +10,19 @@ the answer is parsed as the reference implementation (green_score) parses it. An
 follow the template scores 0 (green_score's return_0_if_no_green_score) and is counted in the notes.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 import asyncio
 import os
 import re
 from dataclasses import dataclass
 
 from radreport import endpoint_guard as guard
-from radreport.config import GreenJudgeConfig
+from radreport.errors import RadreportError
+
+if TYPE_CHECKING:  # config imports this package's metric names
+    from radreport.config import GreenJudgeConfig
 
 ERROR_CATEGORIES = ("false report of a finding", "missing a finding present in the reference",
                     "misidentification of a finding's anatomic location/position",
@@ -134,7 +140,7 @@ class GreenJudge:
             try:
                 guard.check_endpoint(cfg.base_url, "eval.green", cfg.allow_private_network, cfg.allow_external)
             except guard.EndpointRefused as err:
-                raise SystemExit(str(err)) from None
+                raise RadreportError(str(err)) from None
         self.cfg = cfg
         self.unparsed = 0
         self._local = None
@@ -157,7 +163,7 @@ class GreenJudge:
         return [j.green for j in self.judge(references, candidates)]
 
     def ask_local(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        from radreport.generation import generate
+        from radreport.inference.generation import generate
 
         if self._local is None:
             self._local = load_judge(self.cfg.model_path)
@@ -183,7 +189,7 @@ class GreenJudge:
                         messages=[{"role": "user", "content": judge_prompt(*pair)}])
                 except (guard.EndpointRefused, openai.OpenAIError) as error:
                     if refused := guard.as_refusal(error, "eval.green"):
-                        raise SystemExit(str(refused)) from None
+                        raise RadreportError(str(refused)) from None
                     raise
                 return pair, reply.choices[0].message.content or ""
 
@@ -195,7 +201,7 @@ def load_judge(path: str):
     """(model, tokenizer): bf16 on the GPU when there is one, else fp32 on the CPU; left padding for batches."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from radreport.models import load_for_inference, resolve_model
+    from radreport.training.models import load_for_inference, resolve_model
 
     folder = resolve_model(path)
     model = load_for_inference(AutoModelForCausalLM, folder)

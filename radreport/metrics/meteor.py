@@ -10,6 +10,8 @@ from functools import lru_cache
 from nltk.stem.porter import PorterStemmer
 from nltk.translate.meteor_score import meteor_score
 
+from radreport.errors import RadreportError
+
 WORD = re.compile(r"\w+")
 
 
@@ -29,8 +31,8 @@ class _CachedWordNet:
         try:
             wordnet.ensure_loaded()
         except LookupError:
-            raise SystemExit("METEOR needs WordNet: run `make setup` (installs Debian's wordnet-base into "
-                             ".venv/nltk_data)") from None
+            raise RadreportError("METEOR needs WordNet: run `make setup` (installs Debian's wordnet-base into "
+                                 ".venv/nltk_data)") from None
         self.synsets = lru_cache(maxsize=100_000)(wordnet.synsets)
 
 

@@ -1,0 +1,82 @@
+"""One run of the training DAG on the active ZenML stack, and what it produced, read back from its artifacts."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from radreport.errors import RadreportError
+from radreport.modality import IMAGE, of_config
+from radreport.recipe import model_name_of
+from radreport.training.backends import prepare_backend
+
+SHOWN_METRICS = ("rougeL", "bleu4", "clinical_f1_micro", "abnormal_recall")
+
+
+@dataclass
+class RunSummary:
+    name: str
+    status: str
+    seconds: float
+    cached_steps: list[str]
+    scores: pd.DataFrame        # the baselines and the selected checkpoint, the headline metrics
+    best_step: int
+    decision: dict              # promote_model's: model_name, version, alias, reason, already_registered
+
+
+def run_pipeline(config, schedule=None, zenml_config: str | None = None):
+    """The training pipeline on the configured data (a ZenML pipeline run), or, given a ZenML Schedule, its
+    registration on an orchestrator that runs schedules."""
+    from radreport.ingest import source_fingerprint
+    from radreport.paths import exports
+
+    model_name = model_name_of(config)
+    prepare_backend(config.train.backend)  # Unsloth, when it is the backend, before the pipeline imports trl
+    from zenml import Model
+
+    from ops.stack import bootstrap
+    from pipelines.training import training_pipeline
+    from pipelines.vision import vision_pipeline
+
+    bootstrap()
+    # The ZenML Model Control Plane mirrors the MLflow registry: one model version per run, staged by the gate.
+    pipeline = (vision_pipeline if of_config(config) is IMAGE else training_pipeline).with_options(
+        model=Model(name=model_name, description="radreport LoRA adapter"), schedule=schedule, config_path=zenml_config)
+    try:
+        return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
+    except RuntimeError as err:  # ZenML's "Pipeline run has failed": say which step and why, in one line
+        raise PipelineFailed(failure_of_last_run() or str(err)) from err
+
+
+class PipelineFailed(RadreportError):
+    """A step of the pipeline run failed; the message names the step and its error."""
+
+
+def failure_of_last_run() -> str | None:
+    """'pipeline run NAME failed in STEP: the error's last line', from the newest run's failed steps."""
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1)
+    if not runs.items:
+        return None
+    run = Client().get_pipeline_run(runs.items[0].id)
+    failed = [(name, s) for name, s in run.steps.items() if s.status == ExecutionStatus.FAILED]
+    if not failed:
+        return None
+    name, step = failed[0]
+    lines = [line for line in (step.exception_info.traceback if step.exception_info else "").splitlines() if line]
+    return f"pipeline run {run.name} failed in {name}: {lines[-1] if lines else 'see the step log'}"
+
+
+def summarize(run, seconds: float) -> RunSummary:
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    run = Client().get_pipeline_run(run.id)
+    step = run.steps.get("evaluate_checkpoints") or run.steps["evaluate_vision"]
+    evaluation = step.outputs["evaluation"][0].load()
+    table = evaluation.shown()
+    return RunSummary(run.name, run.status.value, seconds,
+                      [name for name, s in run.steps.items() if s.status == ExecutionStatus.CACHED],
+                      table[[m for m in SHOWN_METRICS if m in table.columns]], evaluation.best_step,
+                      run.steps["promote_model"].outputs["promotion_decision"][0].load())

@@ -1,0 +1,112 @@
+"""Serve a registered version: its adapter on its base model, writing impressions for new findings (text models) or
+region-structured reports for a study's images (image models)."""
+
+import json
+from pathlib import Path
+
+from radreport.errors import RadreportError
+from radreport.inference.generation import Completion
+from radreport.modality import TEXT, Modality, load_adapter, of_manifest
+from radreport.paths import home
+from radreport.registry.store import download_checkpoint
+
+
+def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
+    """A function giving the ids this version answers to: NAME@version, and NAME@alias for each registry alias that
+    points at it now (re-read every `ttl_s`: after a promotion, NAME@champion stops naming an old version)."""
+    import time
+
+    state = {"at": float("-inf"), "ids": [f"{name}@{version}"]}
+
+    def ids() -> list[str]:
+        if time.monotonic() - state["at"] > ttl_s:
+            try:
+                aliases = client.get_registered_model(name).aliases
+            except Exception:  # noqa: BLE001 - the registry unreachable: keep answering to what was known
+                return state["ids"]
+            state["ids"] = [f"{name}@{version}"] + [f"{name}@{a}" for a, v in aliases.items() if int(v) == version]
+            state["at"] = time.monotonic()
+        return state["ids"]
+
+    return ids
+
+
+def fetch_whole(client, name: str, version: int, local: Path) -> None:
+    """Download into a private folder and rename it into place: an interrupted download never leaves a folder
+    that looks like a model (a leftover from one is cleared first)."""
+    import os
+    import shutil
+
+    local.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(local, ignore_errors=True)  # no manifest: a download that died before the rename existed
+    partial = local.parent / f".{local.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        download_checkpoint(client, name, version, partial)
+        partial.rename(local)
+    except OSError:
+        if not (local / "manifest.json").exists():  # not another server that finished first
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+class CheckpointModel:
+    """A trained adapter on its base model, ready to write: impressions for findings texts (text models) or
+    region-structured reports for studies' images (image models), through the modality's adapter."""
+
+    def __init__(self, checkpoints):
+        self.checkpoints, self.task = checkpoints, checkpoints.manifest["task"]
+        self.modality = of_manifest(checkpoints.manifest)
+        self.adapter = load_adapter(checkpoints, checkpoints.steps[-1])
+
+    @property
+    def takes_images(self) -> bool:
+        return self.modality.takes_images
+
+    @property
+    def tokenizer(self):
+        return self.adapter.tokenizer
+
+    def prompt(self, text: str) -> str:
+        return self.adapter.prompts(self.adapter.rows_for([text]))[0]
+
+    def generate(self, inputs: list, batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
+        """Findings texts for a text model; lists of image paths (one list per study) for an image model."""
+        return self.adapter.generate(self.adapter.rows_for(inputs), batch_size, max_new_tokens)
+
+    def complete(self, text: str, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+                 stop: list[str] | None = None, seed: int | None = None, streamer=None,
+                 json_schema: dict | None = None) -> Completion:
+        """One input (a findings text for findings_to_impression) in the task's prompt, as in training."""
+        return self.adapter.complete(text, max_new_tokens, temperature, top_p, stop, seed, streamer, json_schema)
+
+
+class RegisteredModel(CheckpointModel):
+    """A registered version, downloaded once into the state directory."""
+
+    def __init__(self, client, name: str, version: int):
+        from radreport.training.checkpoints import CheckpointSet
+
+        local = home() / "serving" / f"{name}-v{version}"
+        if not (local / "manifest.json").exists():
+            fetch_whole(client, name, version, local)
+        super().__init__(CheckpointSet(str(local)))
+
+
+def read_inputs(path: Path, modality: Modality = TEXT) -> list[dict]:
+    """JSONL rows, each with a `findings` (or `input`) text, or for an image model an `images` list of files;
+    one-line errors name the file and line."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise RadreportError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+        problem = modality.row_problem(row)
+        if problem:
+            raise RadreportError(f"{path}:{number}: {problem}")
+        rows.append(row)
+    return rows

@@ -1,0 +1,254 @@
+"""The OpenAI wire format for a served text model: GET /v1/models, POST /v1/chat/completions, POST /v1/completions.
+
+The model is a task model, not a chat model: the last user turn (or the completion prompt) is the task's input (a
+findings text for findings_to_impression), the task's prompt template is applied to it as in training, and other
+turns are ignored. `temperature` defaults to 0 (greedy: a report model should answer the same findings the same way),
+not OpenAI's 1. `response_format` json_schema / json_object is enforced by constrained decoding (radreport.inference.constrained):
+the answer is valid JSON for the schema unless max_tokens cuts it short (finish_reason "length"). `n` is 1; tools and
+logprobs are refused with OpenAI's error shape rather than ignored. `stream: true` sends server-sent events as the
+tokens are generated.
+"""
+
+import json
+import time
+import uuid
+from typing import Literal, Optional, Union
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
+    """OpenAI's error shape: client errors are invalid_request_error, the rest server_error."""
+    kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error(status: int, message: str, param: str | None = None, code: str | None = None,
+          headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+
+
+def sampling_fields(limits):
+    class Sampling(BaseModel):
+        model_config = ConfigDict(extra="ignore")  # clients send fields of their own (user, stream_options, ...)
+        model: str = Field(description="A served id (GET /v1/models).")
+        max_tokens: Optional[int] = Field(None, gt=0, le=limits.max_new_tokens)
+        max_completion_tokens: Optional[int] = Field(None, gt=0, le=limits.max_new_tokens)
+        temperature: float = Field(0.0, ge=0, le=2)
+        top_p: float = Field(1.0, gt=0, le=1)
+        stop: Union[str, list[str], None] = Field(None, validate_default=True)
+        n: Literal[1] = 1
+        stream: bool = False
+        stream_options: Optional[dict] = None
+        seed: Optional[int] = Field(None, ge=0, lt=2**63)
+        response_format: Optional[dict] = None
+        logprobs: Optional[bool] = None
+        tools: Optional[list] = None
+
+        @field_validator("stop")
+        @classmethod
+        def few_stops(cls, stop):
+            stops = [stop] if isinstance(stop, str) else stop or []
+            if len(stops) > 4 or not all(0 < len(s) <= 64 for s in stops):
+                raise ValueError("stop holds up to 4 strings of 1-64 characters")  # matching costs vocab x length
+            return stops
+
+        @field_validator("response_format")
+        @classmethod
+        def enforceable(cls, value):
+            if not value or value.get("type") == "text":
+                return None
+            if value.get("type") == "json_object":
+                return {"type": "object"}
+            schema = (value.get("json_schema") or {}).get("schema") if value.get("type") == "json_schema" else None
+            if not isinstance(schema, dict):
+                raise ValueError("response_format is {type: text}, {type: json_object} or {type: json_schema, "
+                                 "json_schema: {name, schema}}")
+            from radreport.inference.constrained import json_parser
+
+            json_parser(schema)  # SchemaRefused (a ValueError) names what cannot be enforced
+            return schema
+
+        @field_validator("logprobs", "tools")
+        @classmethod
+        def unsupported(cls, value, info):
+            if value:
+                raise ValueError(f"{info.field_name} is not served")
+            return value
+
+        def budget(self, default: int) -> int:
+            return self.max_completion_tokens or self.max_tokens or min(default, limits.max_new_tokens)
+
+    return Sampling
+
+
+def user_text(messages: list) -> str:
+    """The last user turn's text (a string, or the text parts of a content list); ValueError otherwise."""
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise ValueError("needs a user message holding the findings")
+    content = users[-1].get("content")
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        content = "".join(parts) if parts and all(isinstance(p, str) for p in parts) else None
+    if not isinstance(content, str):
+        raise ValueError("the user message's content must be text (a string or text parts)")
+    return content
+
+
+def request_models(limits):
+    Sampling = sampling_fields(limits)
+
+    def fits(text: str, where: str) -> str:
+        if not text.strip():
+            raise ValueError(f"{where} is empty")
+        if len(text) > limits.max_chars:
+            raise ValueError(f"{where} has {len(text)} characters; the limit is {limits.max_chars}")
+        return text
+
+    class ChatRequest(Sampling):
+        messages: list[dict] = Field(min_length=1)
+
+        @field_validator("messages")
+        @classmethod
+        def has_user_turn(cls, messages):
+            fits(user_text(messages), "the user message")
+            return messages
+
+        @property
+        def text(self) -> str:
+            return user_text(self.messages)
+
+    class CompletionRequest(Sampling):
+        prompt: Union[str, list[str]]
+
+        @field_validator("prompt")
+        @classmethod
+        def one_prompt(cls, prompt):
+            prompts = [prompt] if isinstance(prompt, str) else prompt
+            if len(prompts) != 1:
+                raise ValueError("one prompt per request")
+            fits(prompts[0], "prompt")
+            return prompts[0]
+
+        @property
+        def text(self) -> str:
+            return self.prompt
+
+    return ChatRequest, CompletionRequest
+
+
+def usage(done) -> dict:
+    return {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+            "total_tokens": done.prompt_tokens + done.completion_tokens}
+
+
+def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
+    """Routes for `model` (with .tokenizer and .complete(text, max_new_tokens, temperature, top_p, stop, seed,
+    streamer, json_schema)), answering to the ids `model_ids()` gives (a list works too); generation goes through
+    the service's queue."""
+    ids_now = model_ids if callable(model_ids) else lambda: list(model_ids)
+    ChatRequest, CompletionRequest = request_models(limits)
+    created = int(time.time())
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": created, "owned_by": "radreport"}
+                                           for i in ids_now()]}
+
+    def run(request, streamer=None):
+        try:
+            return model.complete(request.text, request.budget(96), request.temperature, request.top_p,
+                                  request.stop, request.seed, streamer, request.response_format)
+        finally:
+            if streamer is not None:
+                streamer.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
+
+    async def answer(request, chat: bool):
+        served = ids_now()
+        if request.model not in served:
+            return error(404, f"model {request.model!r} is not served here; GET /v1/models lists {served}",
+                         "model", "model_not_found")
+        kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
+        ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
+        if request.stream:
+            return await stream(request, chat, kind, ident)
+        done = await queue.submit(lambda: run(request))
+        choice = ({"index": 0, "message": {"role": "assistant", "content": done.text}} if chat else
+                  {"index": 0, "text": done.text, "logprobs": None})
+        return {"id": ident, "object": kind, "created": int(time.time()), "model": request.model,
+                "choices": [{**choice, "finish_reason": done.finish_reason}], "usage": usage(done)}
+
+    async def stream(request, chat: bool, kind: str, ident: str):
+        import asyncio
+        from queue import Empty as StreamerTimeout
+
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=limits.timeout_s)
+        finished = queue.start(lambda: run(request, streamer))  # admitted, or Busy before the response starts
+        loop = asyncio.get_running_loop()
+
+        def error_event(message: str) -> str:
+            return f"data: {json.dumps(error_body(500, message))}\n\n"
+
+        def chunk(choices: list[dict], **extra) -> str:
+            body = {"id": ident, "object": f"{kind}.chunk" if chat else kind, "created": int(time.time()),
+                    "model": request.model, "choices": choices, **extra}
+            return f"data: {json.dumps(body)}\n\n"
+
+        def event(delta: Optional[dict], finish: Optional[str] = None) -> str:
+            if chat:
+                return chunk([{"index": 0, "delta": delta or {}, "finish_reason": finish}])
+            return chunk([{"index": 0, "text": (delta or {}).get("content", ""), "logprobs": None,
+                           "finish_reason": finish}])
+
+        async def events():
+            if chat:
+                yield event({"role": "assistant", "content": ""})
+            held, sent, stopped = "", False, False
+            keep = max((len(s) for s in request.stop), default=1) - 1  # a stop sequence may arrive in pieces
+            pieces, deadline = iter(streamer), loop.time() + limits.timeout_s
+            while not stopped:
+                try:
+                    piece = await asyncio.wait_for(loop.run_in_executor(None, next, pieces, None),
+                                                   max(deadline - loop.time(), 0.001))
+                except (asyncio.TimeoutError, StreamerTimeout):
+                    yield error_event(f"generation took longer than {limits.timeout_s:g} s")
+                    return
+                if piece is None:
+                    break
+                held = (held + piece) if sent else (held + piece).lstrip()
+                cut = [i for i in (held.find(s) for s in request.stop) if i >= 0]
+                if cut:
+                    held, stopped = held[:min(cut)], True
+                ready = held if stopped else held[:max(len(held) - keep, 0)]
+                if ready:
+                    sent, held = True, held[len(ready):]
+                    yield event({"content": ready})
+            if held:
+                yield event({"content": held})
+            try:
+                done = await asyncio.wrap_future(finished)
+            except Exception as failure:  # noqa: BLE001 - the stream has started: report in-band, OpenAI-style
+                yield error_event(f"generation failed ({type(failure).__name__})")
+                return
+            yield event(None, done.finish_reason)
+            if (request.stream_options or {}).get("include_usage"):
+                yield chunk([], usage=usage(done))
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatRequest):
+        return await answer(request, chat=True)
+
+    @app.post("/v1/completions")
+    async def completions(request: CompletionRequest):
+        return await answer(request, chat=False)

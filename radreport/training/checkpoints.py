@@ -1,0 +1,58 @@
+"""A trained run's LoRA checkpoints: one folder, self-describing.
+
+    manifest.json          base model, task, prompt template, steps, training summary
+    log_history.json       the trainer's per-step log (loss, learning rate, grad norm)
+    tokenizer/             the tokenizer the adapters were trained with
+    step-<N>/              adapter_config.json + adapter_model.safetensors at optimizer step N
+"""
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from radreport.errors import RadreportError
+
+
+@dataclass
+class CheckpointSet:
+    path: str
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads((Path(self.path) / "manifest.json").read_text())
+
+    @property
+    def steps(self) -> list[int]:
+        return sorted(int(p.name.split("-")[1]) for p in Path(self.path).glob("step-*"))
+
+    def adapter(self, step: int) -> Path:
+        return Path(self.path) / f"step-{step}"
+
+    @property
+    def tokenizer(self) -> Path:
+        return Path(self.path) / "tokenizer"
+
+    @property
+    def log_history(self) -> list[dict]:
+        return json.loads((Path(self.path) / "log_history.json").read_text())
+
+
+def is_train_output(folder: Path) -> bool:
+    """What `train` leaves: a manifest naming its training config, tokenizer, step-N adapters, retrieval index."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    expected = {"manifest.json", "log_history.json", "tokenizer", "retrieval.jsonl"}
+    return (isinstance(manifest, dict) and "train_config" in manifest
+            and all(p.name in expected or p.name.startswith("step-") for p in folder.iterdir()))
+
+
+def clear_train_output(out: Path, overwrite: bool) -> None:
+    """Make room for a training run's checkpoints: an earlier run's are replaced, anything else only when asked."""
+    if out.is_dir() and any(out.iterdir()) and not (overwrite or is_train_output(out)):
+        raise RadreportError(f"train --out {out}: not empty and not an earlier `train` output; choose a new folder "
+                             "or pass --overwrite to delete it")
+    if out.exists():
+        shutil.rmtree(out)

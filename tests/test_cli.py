@@ -1,0 +1,55 @@
+"""The command line as the README documents it: every command answers --help; --name defaults to the only model."""
+
+import re
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from cli import main
+from cli.shared import model_name
+from radreport.errors import RadreportError
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_commands() -> list[list[str]]:
+    block = README.read_text().split("## Command line", 1)[1].split("```")[1]
+    commands = []
+    for line in block.splitlines():
+        words = line.split()
+        if words and words[0] == "run.py":
+            command = [words[1]] + ([words[2]] if words[1] in ("human-eval", "data") else [])
+            commands.append(command)
+    return commands
+
+
+def test_the_readme_lists_every_command():
+    from cli import cli
+
+    listed = {c[0] for c in readme_commands()}
+    assert listed == set(cli.commands), listed ^ set(cli.commands)
+
+
+@pytest.mark.parametrize("command", readme_commands(), ids=" ".join)
+def test_every_readme_command_answers_help(command, capsys):
+    assert main([*command, "--help"]) == 0
+    assert re.search(r"Usage: run.py .*" + command[-1], capsys.readouterr().out)
+
+
+def test_name_defaults_to_the_only_registered_model(tmp_path):
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", registry_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(RadreportError, match="no registered models yet"):
+        model_name(client, None)
+    client.create_registered_model("radreport-only")
+    assert model_name(client, None) == "radreport-only"
+    assert model_name(client, "another") == "another"
+    client.create_registered_model("radreport-second")
+    with pytest.raises(RadreportError, match=r"2 registered models \(radreport-only, radreport-second\): pass --name"):
+        model_name(client, None)
+
+
+def test_a_core_error_is_one_line_and_a_non_zero_exit(tmp_path):
+    with pytest.raises(SystemExit, match=r"^data .*missing.jsonl: no such file or folder$"):
+        main(["train", "--config", "configs/demo.yaml", "--data", str(tmp_path / "missing.jsonl"),
+              "--out", str(tmp_path / "out")])
