@@ -1,12 +1,12 @@
-"""cpu-lora training throughput: trl's default path vs the project's (LM head at supervised positions, bf16 frozen
-base where the CPU computes bf16 natively, batches grouped by length), on the same IU X-Ray training rows.
+"""cpu-lora training throughput: trl's default path vs the project's (LM head at supervised positions, frozen linear
+layers in bf16 where the CPU computes bf16 natively, batches grouped by length), on the same IU X-Ray training rows.
 
     python benchmarks/train_cpu.py [--rows 64] [--steps 10] [--batch-size 8] [--model embedded:gemma-3-270m]
 
 Four runs of one warm-up step plus --steps timed steps, same seed and LoRA settings:
   reference  trl's SFTTrainer as it comes: fp32, the LM head at every position, random batches
   head       the LM head at supervised positions only, fp32 base, the same random batches
-  kernels    head plus the bf16 frozen base, the same random batches
+  kernels    head plus bf16 linear layers where native (train.cpu_bf16_base: auto), the same random batches
   project    kernels plus length-grouped batches: what train.* defaults run
 head's and kernels' per-step losses are compared with reference's (same batches, same initial weights).
 Last line: JSON with baseline_tokens_per_s, tokens_per_s, speedup and max_loss_diff (kernels vs reference), and

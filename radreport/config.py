@@ -68,6 +68,9 @@ class StructuringConfig(Section):
         "Name of the environment variable holding the API key (the key itself is never in config)."))
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    max_tokens: int = Field(256, gt=0, description=(
+        "Answer budget per request (run.py serve allows up to 256); an answer cut short is invalid JSON, asked "
+        "again, then structured by rules."))
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
     requests_per_minute: Optional[int] = Field(None, gt=0, description=(
         "Rate limit on request starts (None: unlimited)."))
@@ -132,8 +135,8 @@ class TrainConfig(LoraTrainConfig):
         "preferring one that asserts the same observations). The index, i.e. the training inputs and outputs, is "
         "stored with the checkpoints and the registered model."))
     cpu_bf16_base: Literal["auto", "on", "off"] = Field("auto", description=(
-        "cpu-lora: frozen base weights in bf16 (LoRA weights and optimizer stay fp32). auto: where the CPU computes "
-        "bf16 natively (AVX-512 BF16 / AMX), else fp32."))
+        "cpu-lora: the frozen linear layers multiply in bf16 (activations, norms, LoRA weights and optimizer stay "
+        "fp32). auto: where the CPU computes bf16 natively (AVX-512 BF16 / AMX), else fp32."))
     compact_lm_head: bool = Field(True, description=(
         "cpu-lora: compute the LM head only at supervised positions (the same loss; trl scores every position off "
         "Triton devices)."))

@@ -104,9 +104,12 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
         model = AutoModelForCausalLM.from_pretrained(model_path, **qlora_loading())
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         return model, tokenizer, lora
-    from radreport.training.cpu_speed import base_dtype
+    from radreport.training.cpu_speed import bf16_linears, uses_bf16_linears
 
-    return load_model(model_path, base_dtype(cfg.cpu_bf16_base)), tokenizer, lora
+    model = load_model(model_path)
+    if uses_bf16_linears(cfg.cpu_bf16_base):
+        bf16_linears(model)
+    return model, tokenizer, lora
 
 
 def optimizer_steps(cfg: TrainConfig, examples: int) -> int:
@@ -231,7 +234,10 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     model_path = resolve_model(cfg.model)
     model, tokenizer, peft_config = load_for_training(backend, model_path, cfg)
     if backend == "cpu-lora":
-        tracking.set_tags({"cpu_base_dtype": str(model.dtype).removeprefix("torch."),
+        from radreport.training.cpu_speed import uses_bf16_linears
+
+        tracking.set_tags({"cpu_base_dtype": "bf16 linear weights, fp32 activations"
+                           if uses_bf16_linears(cfg.cpu_bf16_base) else "float32",
                            "cpu_lm_head": "supervised positions" if cfg.compact_lm_head else "every position"})
     tokenizer.padding_side = "right"
     index, examples = ExampleIndex.of_training(train) if cfg.retrieval else (None, None)
