@@ -18,11 +18,14 @@ class DropMessages(logging.Filter):
 
 def quiet() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bars read this
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning,ignore::UserWarning")
     autolog = DropMessages("Failed to disable MLflow autologging", "autologging")
-    for name in ("mlflow", "mlflow.utils.autologging_utils", "zenml.integrations.mlflow"):
+    # a filter on a logger sees only that logger's own records, so each emitting module is named
+    tracker = "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker"
+    for name in ("mlflow", "mlflow.utils.autologging_utils", tracker):
         logging.getLogger(name).addFilter(autolog)
