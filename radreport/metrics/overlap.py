@@ -10,11 +10,13 @@ from functools import lru_cache
 
 import numpy as np
 import sacrebleu
-from rouge_score import rouge_scorer
+from rouge_score import rouge_scorer, tokenizers
 from sacrebleu.metrics.bleu import BLEU
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
-_scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+# RougeScorer's own tokenizer, built directly: RougeScorer() logs through absl, whose first log call installs a
+# second root handler (every log line would print twice)
+_tokenizer = tokenizers.DefaultTokenizer(use_stemmer=True)
 _BLEU4 = sacrebleu.BLEU()
 _SENTENCE_BLEU = sacrebleu.BLEU(effective_order=True)
 
@@ -33,7 +35,7 @@ def sentence_bleu(references: list[str], hypotheses: list[str]) -> list[float]:
 
 @lru_cache(maxsize=200_000)
 def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(_scorer._tokenizer.tokenize(text))
+    return tuple(_tokenizer.tokenize(text))
 
 
 @lru_cache(maxsize=200_000)
