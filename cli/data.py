@@ -14,7 +14,7 @@ METRIC_GROUPS = ["bleu", "rouge", "meteor", "bertscore", "clinical"]
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", default="auto", show_default=True,
-              help="auto|iu-csv|openi-xml|mimic|text-dir|csv|jsonl|parquet")
+              help="auto|iu-csv|openi-xml|mimic|text-dir|csv|json|jsonl|parquet")
 @click.option("--config", help="Pipeline YAML whose data: section applies (column mapping, policies).")
 @click.option("--out", required=True, help="Output folder.")
 def ingest(paths, fmt, config, out):

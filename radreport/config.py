@@ -35,13 +35,14 @@ class Section(BaseModel):
 
 class DataConfig(Section):
     path: Optional[str] = Field(None, description=(
-        "Report file or folder (IU X-Ray folder, OpenI XML folder, MIMIC-style or plain-text folder, CSV, JSONL, "
-        "Parquet). Empty: the project's synthetic sample."))
-    format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "jsonl", "parquet"] = Field(
+        "Report file or folder (IU X-Ray folder, OpenI XML folder, MIMIC-style or plain-text folder, CSV, JSON "
+        "array or object of records, JSONL, Parquet). Empty: the project's synthetic sample."))
+    format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "json", "jsonl", "parquet"] = Field(
         "auto", description="Source format; auto detects from the path.")
     columns: dict[str, str] = Field({}, description=(
-        "Schema field -> column name in a CSV/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: "
-        "accession}. Unmapped fields use common names."))
+        "Schema field -> column name in a CSV/JSON/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: "
+        "accession}; a dotted path reads nested records ({findings: Case.Findings}). Unmapped fields use common "
+        "names."))
     placeholder: Optional[str] = Field(None, description=(
         "Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are."))
     duplicates: Literal["keep", "quarantine"] = Field("keep", description=(

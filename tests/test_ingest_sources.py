@@ -100,6 +100,31 @@ def test_parquet_with_a_column_mapping(tmp_path):
     assert list(reports["report_id"]) == ["A1", "A2"] and reports["split"].nunique() == 1
 
 
+def test_a_json_array_of_nested_records_with_dotted_column_paths(tmp_path):
+    """A real export's shape: one JSON array of nested records; bad records are quarantined with a reason."""
+    cases = [{"Case": {"Id": "mr-1", "Findings": "Small T2 hyperintense foci.", "Diagnosis": "Mild small vessel disease."}},
+             {"Case": {"Id": "ct-2", "Findings": "Normal liver.", "Diagnosis": "No acute abnormality."}},
+             {"Case": {"Id": "ct-3"}},
+             ["not", "a", "record"]]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(cases))
+    cfg = DataConfig(columns={"report_id": "Case.Id", "findings": "Case.Findings", "impression": "Case.Diagnosis"})
+    result = ingest(path, cfg)
+    assert list(result.reports["report_id"]) == ["mr-1", "ct-2"]
+    assert result.reports.set_index("report_id").loc["mr-1", "impression"] == "Mild small vessel disease."
+    assert result.quarantine["row"].tolist() == [3, 4]
+    assert "not an object" in result.quarantine.iloc[1]["detail"]
+
+
+def test_a_json_object_of_records_takes_its_keys_as_ids_and_bad_json_names_the_line(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"A7": {"findings": "Lungs clear.", "impression": "Normal."}}))
+    assert list(ingest(path).reports["report_id"]) == ["A7"]
+    path.write_text('[{"findings": "Lungs clear."},\n {"findings": }]')
+    with pytest.raises(IngestError, match=r"export.json: line 2: invalid JSON"):
+        ingest(path)
+
+
 def test_free_text_column_is_split_into_sections(tmp_path):
     path = tmp_path / "r.csv"
     pd.DataFrame({"id": [1], "text": ["FINDINGS: Lungs clear. IMPRESSION: Normal."]}).to_csv(path, index=False)

@@ -1,5 +1,6 @@
 """The five source readers: IU X-Ray CSV folders (with R2Gen's split), Open-i XML, MIMIC-style and plain-text folders,
-and CSV / JSONL / Parquet tables; each yields raw rows mapped onto the schema's field names."""
+and CSV / JSON / JSONL / Parquet tables; each yields raw rows mapped onto the schema's field names. A column name
+may be a dotted path into nested records (`Case.Findings`)."""
 
 import csv
 import io
@@ -66,7 +67,7 @@ def detect_format(path: Path) -> str:
             return "text-dir"
         raise IngestError(f"{path}: folder holds no reports (indiana_reports.csv, *.xml or *.txt)")
     suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("csv", "jsonl", "parquet"):
+    if suffix in ("csv", "json", "jsonl", "parquet"):
         return suffix
     raise IngestError(f"{path}: unknown report format (name it: data.format)")
 
@@ -117,12 +118,25 @@ def image_ids(value) -> str:
     return ";".join(n for n in names if n)
 
 
+def lookup(record: dict, column: str) -> tuple[bool, object]:
+    """(found, value) for a column name, or for a dotted path into nested records when no key has that name."""
+    if column in record:
+        return True, record[column]
+    value = record
+    for key in column.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return False, None
+        value = value[key]
+    return True, value
+
+
 def mapped_fields(record: dict, columns: dict[str, str]) -> dict:
     fields = {}
     for name, aliases in ALIASES.items():
         for column in ((columns[name],) if name in columns else aliases):
-            if column in record:
-                fields[name] = record[column]
+            found, value = lookup(record, column)
+            if found:
+                fields[name] = value
                 break
     fields["image_ids"] = image_ids(fields.get("image_ids"))
     text = fields.pop("text", None)
@@ -208,6 +222,9 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
     elif fmt == "csv":
         records, names = csv_records(path, read_text(path))
         first_row = 2
+    elif fmt == "json":
+        records, first_row = json_records(path, read_text(path)), 1
+        names = {key for record in records if "__error__" not in record for key in record}
     else:
         records, names, first_row = [], set(), 1
         for line in read_text(path).split("\n"):  # not splitlines(): U+2028 and U+0085 may sit inside a record
@@ -221,7 +238,7 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
             names.update(record or ())
     wanted = [columns.get(f) for f in ("findings", "impression", "text") if columns.get(f)] or \
         ALIASES["findings"] + ALIASES["impression"] + ALIASES["text"]
-    if not any(c in names for c in wanted):
+    if not any(c in names or c.split(".")[0] in names for c in wanted):
         raise IngestError(f"{path}: no findings, impression or report text column (looked for {wanted})")
     for n, record in enumerate(records, start=first_row):
         if record is None:
@@ -230,6 +247,27 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
             yield RawRow(str(path), n, {"error": record["__error__"]}, record)
         else:
             yield RawRow(str(path), n, mapped_fields(record, columns), record)
+
+
+def named(record: dict) -> bool:
+    return any(alias in record for alias in ALIASES["report_id"])
+
+
+def json_records(path: Path, text: str) -> list[dict]:
+    """A JSON file's records: an array of objects, or an object of objects (its keys become report ids when the
+    records name none). A non-object record is quarantined; a file that is not JSON raises IngestError."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise IngestError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from None
+    if isinstance(data, dict):
+        data = [{"report_id": key, **record} if isinstance(record, dict) and not named(record) else record
+                for key, record in data.items()]
+    if not isinstance(data, list):
+        raise IngestError(f"{path}: JSON holds neither an array of records nor an object of records")
+    return [record if isinstance(record, dict) else
+            {"__error__": f"record is a JSON {type(record).__name__}, not an object", "__line__": str(record)[:200]}
+            for record in data]
 
 
 def require_columns(path: Path, names, required) -> None:
