@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from radreport.errors import RadreportError
 from radreport.formatting import TASKS
+from radreport.imaging import modality_name
 from radreport.metrics.names import METRIC_NAMES
 from radreport.structuring.prompt import SEED_PROMPT
 
@@ -39,10 +40,18 @@ class DataConfig(Section):
         "array or object of records, JSONL, Parquet). Empty: the project's synthetic sample."))
     format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "json", "jsonl", "parquet"] = Field(
         "auto", description="Source format; auto detects from the path.")
+    modality: str = Field("chest_xray", description=(
+        "Imaging modality of reports whose source names none: chest_xray, ct, mri (a source's CXR, MR, ... are "
+        "read as these)."))
     columns: dict[str, str] = Field({}, description=(
         "Schema field -> column name in a CSV/JSON/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: "
         "accession}; a dotted path reads nested records ({findings: Case.Findings}). Unmapped fields use common "
         "names."))
+
+    @field_validator("modality")
+    @classmethod
+    def known_name(cls, value: str) -> str:
+        return modality_name(value)
     placeholder: Optional[str] = Field(None, description=(
         "Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are."))
     duplicates: Literal["keep", "quarantine"] = Field("keep", description=(

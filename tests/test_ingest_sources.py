@@ -113,6 +113,11 @@ def test_a_json_array_of_nested_records_with_dotted_column_paths(tmp_path):
     assert list(result.reports["report_id"]) == ["mr-1", "ct-2"]
     assert result.reports.set_index("report_id").loc["mr-1", "impression"] == "Mild small vessel disease."
     assert result.quarantine["row"].tolist() == [3, 4]
+    assert set(result.reports["modality"]) == {"chest_xray"}  # the source names none: data.modality
+    cfg = DataConfig(modality="MR", columns={**cfg.columns, "modality": "Case.Kind"})
+    cases[1]["Case"]["Kind"] = "CT"
+    path.write_text(json.dumps(cases))
+    assert ingest(path, cfg).reports["modality"].tolist() == ["mri", "ct"]
     assert "not an object" in result.quarantine.iloc[1]["detail"]
 
 

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from radreport.config import DataConfig
+from radreport.imaging import modality_name
 from radreport.ingest.readers import SPLIT_NAMES, TEXT_FIELDS, RawRow, missing
 
 PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
@@ -40,7 +41,8 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
         "report_id": str(report_id) if not missing(report_id) and report_id != "" else f"{Path(raw.source_file).stem}:{raw.row}",
         "patient_id": "" if missing(raw.fields.get("patient_id")) else str(raw.fields["patient_id"]),
         "study_date": "" if missing(raw.fields.get("study_date")) else str(raw.fields["study_date"]),
-        "modality": "CXR",
+        "modality": modality_name(raw.fields["modality"]) if not missing(raw.fields.get("modality"))
+        and str(raw.fields["modality"]).strip() else cfg.modality,
         **text,
         "image_ids": raw.fields.get("image_ids") or "",
         "source": raw.fields.get("source") or "",

@@ -20,6 +20,7 @@ ALIASES = {
     "report_id": ("report_id", "id", "uid", "study_id", "r2gen_id"),
     "patient_id": ("patient_id", "subject_id"),
     "study_date": ("study_date", "date"),
+    "modality": ("modality",),
     "indication": ("indication",),
     "comparison": ("comparison",),
     "findings": ("findings", "section_findings", "report"),
