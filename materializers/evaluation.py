@@ -26,7 +26,8 @@ class EvaluationMaterializer(BaseMaterializer):
             with fileio.open(self._path(f"{table}.parquet"), "wb") as f:
                 getattr(data, table).to_parquet(f, index=table == "scores")
         with fileio.open(self._path("evaluation.json"), "w") as f:
-            json.dump({"best_step": data.best_step, "select_metric": data.select_metric, "notes": data.notes}, f)
+            json.dump({"best_step": data.best_step, "select_metric": data.select_metric, "notes": data.notes,
+                       "not_applicable": data.not_applicable}, f)
 
     def load(self, data_type: type) -> Evaluation:
         tables = {}

@@ -4,9 +4,12 @@ A plain Alpaca template (not a chat template): the embedded Gemma-3-270M is a ba
 chat end-of-turn token is untrained, so the response ends with the tokenizer's EOS instead.
 """
 
+import json
+
 import pandas as pd
 
-from radreport.structuring import REGIONS, render
+from radreport.imaging import PROMPT_NAMES
+from radreport.structuring import REGIONS, render, split_sentences
 
 PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
             "Write a response that appropriately completes the request.\n\n")
@@ -18,9 +21,17 @@ INSTRUCTIONS = {
     "findings_to_impression": "Summarize the chest X-ray findings into a concise radiology impression.",
     "impression_to_findings": "Write the findings section of a chest X-ray report consistent with this impression.",
     "findings_to_structured": "Reorganize the chest X-ray findings by anatomical region: Lung, Heart, Mediastinal, Bone, Others.",
+    # The structuring endpoint's own answer (structuring.llm's schema): a model that serves `structure_findings`.
+    "findings_to_region_json": "Copy each sentence of the chest X-ray findings into its anatomical region. Answer "
+                               "with JSON: lung, heart, mediastinal, bone, others.",
 }
 TASKS = tuple(INSTRUCTIONS)  # the instruction tasks a model can learn
-RECORD_COLUMNS = ["report_id", "split", "instruction", "input", "output"]
+RECORD_COLUMNS = ["report_id", "split", "modality", "instruction", "input", "output"]
+
+
+def instruction(task: str, modality: str = "chest_xray") -> str:
+    """The task's instruction for reports of one imaging modality (never "chest X-ray" in a CT prompt)."""
+    return INSTRUCTIONS[task].replace("chest X-ray", PROMPT_NAMES.get(modality, "radiology"))
 
 
 def task_fields(row, task: str) -> tuple[str, str]:
@@ -31,7 +42,14 @@ def task_fields(row, task: str) -> tuple[str, str]:
         return row.impression, row.findings
     if not row.findings:
         return "", ""
+    if task == "findings_to_region_json":
+        return row.findings, region_json({r: split_sentences(getattr(row, r)) for r in REGIONS})
     return row.findings, render({r: [getattr(row, r)] if getattr(row, r) else [] for r in REGIONS})
+
+
+def region_json(regions: dict[str, list[str]]) -> str:
+    """Compact JSON in the region order of the structuring schema: what constrained decoding lets through."""
+    return json.dumps({r: regions[r] for r in REGIONS}, ensure_ascii=False, separators=(",", ":"))
 
 
 def alpaca_records(structured: pd.DataFrame, task: str) -> tuple[pd.DataFrame, int]:
@@ -40,7 +58,8 @@ def alpaca_records(structured: pd.DataFrame, task: str) -> tuple[pd.DataFrame, i
     for row in structured.fillna("").itertuples(index=False):
         source, target = task_fields(row, task)
         if source and target:
-            rows.append([row.report_id, row.split, INSTRUCTIONS[task], source, target])
+            modality = getattr(row, "modality", "") or "chest_xray"
+            rows.append([row.report_id, row.split, modality, instruction(task, modality), source, target])
     return pd.DataFrame(rows, columns=RECORD_COLUMNS), len(structured) - len(rows)
 
 

@@ -11,6 +11,7 @@ from radreport.training.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
 from radreport.evaluation.result import Evaluation
 from radreport.registry.publish import publish
+from radreport.registry.tags import not_applicable_tags
 
 
 @step(experiment_tracker=TRACKER, enable_cache=False)
@@ -28,7 +29,8 @@ def promote_model(checkpoints: CheckpointSet, evaluation: Evaluation, data_finge
         metrics, baselines = evaluation.best, evaluation.baselines
         lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit(),
                    "zenml.model_version": zenml_model_version() or "none"}
-        decision = publish(checkpoints, evaluation.best_step, metrics, data_fingerprint, model_name, promotion, lineage, baselines)
+        decision = publish(checkpoints, evaluation.best_step, metrics, data_fingerprint, model_name, promotion,
+                           {**lineage, **not_applicable_tags(evaluation.not_applicable)}, baselines)
         if not started_here:
             decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
                                                                     decision["alias"])

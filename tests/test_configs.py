@@ -27,7 +27,11 @@ def test_an_unknown_key_fails_naming_the_file_and_field(tmp_path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_gates_against_the_baselines(path):
-    assert {"rougeL", "clinical_f1_micro"} <= set(load_config(path).promotion.beat_baselines)
+    """On ROUGE-L, and on clinical F1 wherever the config scores it (the structuring model copies findings into
+    JSON: copying the findings ties it clinically, so its gate is on n-grams only)."""
+    config = load_config(path)
+    wanted = {"rougeL", "clinical_f1_micro"} if "clinical" in config.eval.metrics else {"rougeL"}
+    assert wanted <= set(config.promotion.beat_baselines)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from radreport.formatting import INSTRUCTIONS, alpaca_records, prompt, prompt_completion
@@ -37,3 +39,32 @@ def test_prompt_completion_ends_prompt_at_response_header(structured):
     row = prompt_completion(records.head(1))[0]
     assert row["prompt"].endswith("### Response:\n") and row["completion"] == records.iloc[0]["output"]
     assert row["prompt"] == prompt(records.iloc[0]["instruction"], records.iloc[0]["input"])
+
+
+def test_region_json_targets_are_what_the_structuring_client_accepts_and_lose_no_sentence(structured):
+    """findings_to_region_json teaches the structuring endpoint's answer: valid for the client's schema, each
+    findings sentence in exactly one region, regions in the schema's order, compact as constrained decoding writes."""
+    from collections import Counter
+
+    from radreport.structuring import REGIONS, split_sentences
+    from radreport.structuring.llm import RegionSentences
+
+    records, _ = alpaca_records(structured, "findings_to_region_json")
+    for findings, output in records[["input", "output"]].itertuples(index=False):
+        answer = RegionSentences.model_validate_json(output).model_dump()
+        assert list(answer) == list(REGIONS) and output == json.dumps(answer, separators=(",", ":"),
+                                                                       ensure_ascii=False)
+        assert Counter(s for region in REGIONS for s in answer[region]) == Counter(split_sentences(findings))
+    assert records["output"].str.startswith('{"lung":[').all()
+
+
+def test_instructions_name_each_reports_modality(structured):
+    """A CT report's prompt never says chest X-ray; the records carry each report's modality."""
+    mixed = structured.head(4).assign(modality=["chest_xray", "ct", "mri", "ultrasound"])
+    records, _ = alpaca_records(mixed, "findings_to_impression")
+    assert records["modality"].tolist() == ["chest_xray", "ct", "mri", "ultrasound"]
+    assert records["instruction"].tolist() == [
+        "Summarize the chest X-ray findings into a concise radiology impression.",
+        "Summarize the CT findings into a concise radiology impression.",
+        "Summarize the MRI findings into a concise radiology impression.",
+        "Summarize the radiology findings into a concise radiology impression."]

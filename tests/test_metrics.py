@@ -105,3 +105,14 @@ def test_bertscore_embeddings_cached_on_disk_give_identical_scores(pairs, tmp_pa
     MetricSuite(["bertscore"], bertscore_layers=5, bertscore_cache=str(cache)).per_example(references[:3], hypotheses[:3])
     layer5 = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
     assert layer5 == stored + len(set(references[:3]) | set(hypotheses[:3]))  # another layer never reuses them
+
+
+def test_clinical_figures_are_absent_not_zero_where_the_labeler_does_not_apply():
+    references, hypotheses = ["No acute abnormality. Small hepatic cyst."], ["Hepatic cyst."]
+    chest = MetricSuite(["rouge", "clinical"])
+    ct = MetricSuite(["rouge", "clinical"], modalities=["ct"])
+    assert "clinical_f1_micro" in chest.score(references, hypotheses)[0] and not chest.not_applicable
+    corpus, examples = ct.score(references, hypotheses)
+    assert not any(k.startswith("clinical") or k in ("abnormal_recall", "normal_agreement") for k in corpus)
+    assert "clinical_f1" not in examples and "clinical_f1_micro" in ct.not_applicable
+    assert any(note.startswith("clinical: not applicable to ct reports") for note in ct.notes)

@@ -143,3 +143,41 @@ def test_an_oversized_body_is_a_413_in_openais_shape(server):
     url, _ = server
     answer = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 300_000, timeout=30)
     assert answer.status_code == 413 and "request body over" in answer.json()["error"]["message"]
+
+
+STRUCTURING_FINDINGS = ["The heart is normal in size. The lungs are clear. No pleural effusion.",
+                        "Degenerative changes of the spine. Mediastinal contours are normal."]
+
+
+def test_the_structuring_client_structures_through_the_served_model(server, tmp_path):
+    """structure_findings' LLM client against run.py serve's app (json_schema by constrained decoding): every
+    answer is taken (or, cut short, left to the rules) and every report comes back lossless."""
+    from collections import Counter
+
+    from radreport.config import StructuringConfig
+    from radreport.structuring import REGIONS, split_sentences
+    from radreport.structuring.cache import StructuringCache
+    from radreport.structuring.llm import LLMStructurer
+
+    url, _ = server
+    cfg = StructuringConfig(backend="llm", base_url=f"{url}/v1", model=IDS[1], max_tokens=64, max_retries=0,
+                            concurrency=2, cache_path=str(tmp_path / "cache.sqlite"))
+    structurer = LLMStructurer(cfg, StructuringCache(cfg.cache_path))
+    results = structurer.run(STRUCTURING_FINDINGS)
+    for findings, result in zip(STRUCTURING_FINDINGS, results):
+        assert Counter(s for r in REGIONS for s in result.regions[r]) == Counter(split_sentences(findings))
+    assert structurer.stats.calls == len(STRUCTURING_FINDINGS) and structurer.stats.retries == 0
+
+
+def test_the_green_client_gets_an_answer_from_the_served_model(server):
+    """GREEN's client against the same server (limits that admit GREEN's prompt): a task model does not answer in
+    GREEN's template, so every pair scores 0 and the judge says so (a GREEN model served this way is parsed)."""
+    from radreport.config import GreenJudgeConfig
+    from radreport.metrics.green import GreenJudge
+
+    _, model = server
+    app = create_app(model, {"model": "radreport-test", "version": 3}, Limits(max_new_tokens=16), IDS)
+    with served_app(app) as url:
+        judge = GreenJudge(GreenJudgeConfig(base_url=f"{url}/v1", model=IDS[0], max_tokens=16, max_retries=0))
+        assert judge.score(["Lungs are clear."], ["No effusion."]) == [0.0]
+    assert "1 judge answers did not follow the template and scored 0" in judge.description

@@ -68,3 +68,15 @@ def test_a_candidate_above_every_baseline_is_promoted():
 def test_no_baselines_on_record_fails_closed():
     failed = decide({"rougeL": 0.9, "clinical_f1_micro": 0.9}, None, PromotionConfig(), baselines=None)
     assert not failed.promote and "no baseline scores on record" in failed.reason
+
+
+def test_rules_on_metrics_that_do_not_apply_are_named_as_skipped():
+    """A CT model has no clinical figures (the labeler covers chest X-rays): its rules are skipped, not failed."""
+    policy = PromotionConfig(floors={"rougeL": 0.2, "clinical_f1_micro": 0.1}, beat_baselines=["rougeL", "clinical_f1_micro"])
+    baselines = {"constant": {"rougeL": 0.3}, "copy_input": {"rougeL": 0.2}}
+    decision = decide({"rougeL": 0.5}, None, policy, baselines=baselines,
+                      not_applicable={"clinical_f1_micro", "abnormal_recall"})
+    assert decision.promote
+    assert "skipped: floor clinical_f1_micro, not applicable to the candidate's reports" in decision.checks
+    assert "skipped: baselines clinical_f1_micro, not applicable to the candidate's reports" in decision.checks
+    assert not decide({"rougeL": 0.5}, None, policy, baselines=baselines).promote  # absent where it applies: a failure

@@ -45,6 +45,7 @@ def load_vocabulary(path: Path = HERE / "observations.yaml") -> dict[str, Observ
 
 
 VOCABULARY = load_vocabulary()
+MODALITIES = ("chest_xray",)  # the reports the vocabulary describes; elsewhere the clinical figures do not apply
 OBSERVATIONS = tuple(name for name in VOCABULARY if name != IGNORE)
 FINDINGS = tuple(name for name in OBSERVATIONS if name not in (NO_FINDING, SUPPORT_DEVICES))  # what makes a study abnormal
 

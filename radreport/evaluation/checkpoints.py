@@ -46,18 +46,18 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
         examples[system] = texts
     for system, texts in write_all(checkpoints, [None, *steps], held_out.to_dict("records"), cfg).items():
         examples[system] = texts
-    suite = metric_suite(cfg)
+    suite = metric_suite(cfg, held_out["modality"].unique() if "modality" in held_out else ("chest_xray",))
     systems = [*BASELINES, BASE, *map(system_of_step, steps)]
     scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems)
     best_step = best_checkpoint(scores, cfg.select_metric)
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[system_of_step(best_step)].items()}})
-    return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes)
+    return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes, list(suite.not_applicable))
 
 
-def metric_suite(cfg: EvalConfig) -> MetricSuite:
+def metric_suite(cfg: EvalConfig, modalities=("chest_xray",)) -> MetricSuite:
     return MetricSuite(cfg.metrics, cfg.bertscore_model, cfg.bertscore_layers, cfg.bertscore_baseline,
                        cfg.clinical_uncertain_as, cfg.green,
-                       str(home() / "cache" / "bertscore.sqlite") if cfg.bertscore_cache else None)
+                       str(home() / "cache" / "bertscore.sqlite") if cfg.bertscore_cache else None, modalities)
 
 
 def score_systems(suite: MetricSuite, references: list[str], examples: pd.DataFrame, systems: list[str],

@@ -16,6 +16,7 @@ class Evaluation:
     best_step: int
     select_metric: str
     notes: list[str] = field(default_factory=list)  # what was skipped and why, metric conventions
+    not_applicable: list[str] = field(default_factory=list)  # metrics that do not apply to these reports
 
     @property
     def checkpoints(self) -> list[int]:

@@ -32,7 +32,8 @@ class TextAdapter:
         self.model, self.tokenizer = inference_model(checkpoints, step), load_tokenizer(checkpoints.tokenizer)
 
     def rows_for(self, inputs: list[str]) -> list[dict]:
-        return [{"instruction": INSTRUCTIONS[self.task], "input": text} for text in inputs]
+        instruction = self.checkpoints.manifest.get("instruction") or INSTRUCTIONS[self.task]  # as trained
+        return [{"instruction": instruction, "input": text} for text in inputs]
 
     def prompts(self, rows: list[dict]) -> list[str]:
         from radreport.training.retrieval import prompts_for

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from radreport.clinical.labeler import MODALITIES as LABELED_MODALITIES
 from radreport.metrics.clinical import ClinicalMetrics
+from radreport.metrics.names import CLINICAL_METRICS
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
 from radreport.structuring.rules import REGIONS, structure
 
@@ -36,10 +38,18 @@ def example_column(metric: str) -> str:
 class MetricSuite:
     def __init__(self, groups=METRIC_GROUPS, bertscore_model: str | None = None, bertscore_layers: int | None = None,
                  bertscore_baseline: str | None = None, clinical_uncertain_as: str = "positive",
-                 green: GreenJudgeConfig | None = None, bertscore_cache: str | None = None):
+                 green: GreenJudgeConfig | None = None, bertscore_cache: str | None = None,
+                 modalities=("chest_xray",)):
         unknown = set(groups) - set(METRIC_GROUPS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
+        unlabeled = sorted(set(modalities) - set(LABELED_MODALITIES))
+        self.not_applicable = CLINICAL_METRICS if "clinical" in groups and unlabeled else ()
+        if self.not_applicable:  # absent, never 0: a CT model has not missed every chest finding
+            groups = [g for g in groups if g != "clinical"]
+            self.not_applicable_note = (f"clinical: not applicable to {', '.join(unlabeled)} reports (the observation "
+                                        f"labeler's vocabulary covers {', '.join(LABELED_MODALITIES)}); no clinical "
+                                        "figures are reported")
         self.bertscore_args = (bertscore_model, bertscore_layers, bertscore_baseline)
         self.bertscore_cache = bertscore_cache
         self._bertscore = None
@@ -94,6 +104,7 @@ class MetricSuite:
         """How the configured metrics were computed, for reports."""
         return ([self.bertscore.description] if "bertscore" in self.groups else []) + \
                ([self.clinical.description] if "clinical" in self.groups else []) + \
+               ([self.not_applicable_note] if self.not_applicable else []) + \
                [self.green.description if self.green else "GREEN: skipped, no judge configured (eval.green)"]
 
     def by_region(self, references: list[str], hypotheses: list[str], split=structure) -> dict[str, dict | str]:

@@ -27,7 +27,7 @@ from radreport.errors import RadreportError
 from radreport.paths import home
 from radreport.registry.policy import Decision, decide
 from radreport.registry.store import champion_version
-from radreport.registry.tags import baselines_of, decision_tags, human_rating_of, metrics_of
+from radreport.registry.tags import baselines_of, decision_tags, human_rating_of, metrics_of, not_applicable_of
 
 log = logging.getLogger(__name__)
 HISTORY_TAG = "champion_history"
@@ -184,7 +184,8 @@ def gate_version(client: MlflowClient, name: str, version: int, policy: Promotio
         else:
             p_value = paired_p_value(client, name, version, current.version, policy.metric) \
                 if champion is not None and policy.significance is not None else None
-            decision, action = decide(candidate, champion, policy, rating, p_value, baselines_of(tags)), "gate"
+            decision = decide(candidate, champion, policy, rating, p_value, baselines_of(tags), not_applicable_of(tags))
+            action = "gate"
         if not (current and current.version == version):  # re-gating the champion records, never demotes
             set_alias(client, name, decision.alias, version, current.version if current else None, by)
         return record(client, name, version, action, decision, by, candidate, champion,

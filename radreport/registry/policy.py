@@ -3,7 +3,7 @@
 Rules, all of which must pass: absolute floors per metric; scores above every baseline of the candidate's own
 evaluation on named metrics (so no trivial system can be promoted, champion or not); per-metric margins against the
 current champion (skipped when there is none); and, when the version has been rated by radiologists, a minimum mean
-rating.
+rating. A rule on a metric the candidate's evaluation declared not applicable to its reports is named as skipped.
 """
 
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ class Decision:
 
 def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
            human_rating: Optional[float] = None, p_value: Optional[float] = None,
-           baselines: Optional[dict[str, dict]] = None) -> Decision:
+           baselines: Optional[dict[str, dict]] = None, not_applicable: frozenset[str] = frozenset()) -> Decision:
     """`p_value`: of the candidate's difference from the champion on `policy.metric` (same examples), when the
     policy asks for significance; None there means the two could not be compared. `baselines`: each baseline's
     scores on the candidate's evaluation examples ({system: {metric: value}}); none on record fails the rule."""
@@ -38,12 +38,21 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
             failed.append(text)
         checks.append(("pass: " if ok else "FAIL: ") + text)
 
+    def applies(rule: str, metric: str) -> bool:
+        if metric in not_applicable:  # e.g. clinical F1 on CT reports: the labeler does not cover them
+            checks.append(f"skipped: {rule} {metric}, not applicable to the candidate's reports")
+        return metric not in not_applicable
+
     for metric, floor in policy.floors.items():
+        if not applies("floor", metric):
+            continue
         if metric not in candidate:
             check(False, f"floor {metric}: the candidate has no {metric} score")
             continue
         check(candidate[metric] >= floor, f"floor {metric}={candidate[metric]:.4f} >= {floor:.4f}")
     for metric in policy.beat_baselines:
+        if not applies("baselines", metric):
+            continue
         if not baselines:
             check(False, f"baselines {metric}: no baseline scores on record for the candidate")
             continue
@@ -55,6 +64,8 @@ def decide(candidate: dict, champion: Optional[dict], policy: PromotionConfig,
                       f"beats {system} on {metric}: {candidate[metric]:.4f} > {scores[metric]:.4f}")
     if champion is not None:
         for metric, margin in policy.margins.items():
+            if not applies("margin", metric):
+                continue
             if metric not in candidate:
                 check(False, f"margin {metric}: the candidate has no {metric} score")
             elif metric not in champion:  # a champion registered before this metric existed

@@ -1,6 +1,6 @@
 """The tags a registered version carries, written and read here only: its scores (`metric.X`), each baseline's on
 the same evaluation (`baseline.SYSTEM.X`), its radiologists' ratings (`human_eval.X`) and its gate decision
-(`gate.X`). Registry tags are strings; values round-trip through float here."""
+(`gate.X`), and the metrics that do not apply to its reports (`metrics_not_applicable`). Registry tags are strings; values round-trip through float here."""
 
 HUMAN_EVAL_STATS = ("model_preference_rate", "mean_model_rating", "mean_radiologist_rating",
                     "krippendorff_alpha_interval", "ratings", "raters")
@@ -24,6 +24,15 @@ def baselines_of(tags: dict) -> dict[str, dict]:
             system, metric = key.removeprefix("baseline.").split(".", 1)
             baselines.setdefault(system, {})[metric] = float(value)
     return baselines
+
+
+def not_applicable_tags(metrics: list[str]) -> dict[str, str]:
+    """Metrics the version's evaluation declared not applicable to its reports (clinical F1 on CT reports)."""
+    return {"metrics_not_applicable": ",".join(metrics)} if metrics else {}
+
+
+def not_applicable_of(tags: dict) -> set[str]:
+    return set(filter(None, tags.get("metrics_not_applicable", "").split(",")))
 
 
 def human_eval_tags(stats: dict) -> dict[str, str]:

@@ -100,7 +100,7 @@ class LLMStructurer:
         self.stats.calls += 1
         # response_format rides in extra_body: the SDK would otherwise walk the whole schema on every request.
         reply = await client.chat.completions.create(model=self.cfg.model, messages=self.messages(findings),
-                                                     temperature=self.cfg.temperature,
+                                                     temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens,
                                                      extra_body={"response_format": response_format})
         return RegionSentences.model_validate_json(reply.choices[0].message.content or "").model_dump()
 

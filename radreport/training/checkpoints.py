@@ -1,6 +1,6 @@
 """A trained run's LoRA checkpoints: one folder, self-describing.
 
-    manifest.json          base model, task, prompt template, steps, training summary
+    manifest.json          base model, task, instruction and prompt template as trained, training summary
     log_history.json       the trainer's per-step log (loss, learning rate, grad norm)
     tokenizer/             the tokenizer the adapters were trained with
     step-<N>/              adapter_config.json + adapter_model.safetensors at optimizer step N
@@ -56,3 +56,24 @@ def clear_train_output(out: Path, overwrite: bool) -> None:
                              "or pass --overwrite to delete it")
     if out.exists():
         shutil.rmtree(out)
+
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, manifest: dict, log_history: list[dict]) -> CheckpointSet:
+    """Keep the adapters (not optimizer state) of the trainer's checkpoints in `work_dir`, plus what is needed to
+    use them; `work_dir` is removed."""
+    for checkpoint in sorted(work_dir.glob("checkpoint-*")):
+        if not all((checkpoint / name).is_file() for name in ADAPTER_FILES):
+            continue  # a checkpoint left half-written by an interrupted run
+        step_dir = out_dir / f"step-{int(checkpoint.name.split('-')[1])}"
+        step_dir.mkdir(parents=True, exist_ok=True)
+        for name in ADAPTER_FILES:
+            shutil.copy2(checkpoint / name, step_dir / name)
+    shutil.rmtree(work_dir)
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(out_dir / "tokenizer")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (out_dir / "log_history.json").write_text(json.dumps(log_history, indent=2))
+    return CheckpointSet(str(out_dir))

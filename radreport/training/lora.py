@@ -12,7 +12,7 @@ import pandas as pd
 
 from radreport import tracking
 from radreport.training.backends import import_unsloth_first, select_backend
-from radreport.training.checkpoints import CheckpointSet
+from radreport.training.checkpoints import CheckpointSet, collect_checkpoints
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, RETRIEVAL_TEMPLATE, prompt_completion
 from radreport.training.models import load_model, load_tokenizer, qlora_loading, resolve_model, trainer_precision
@@ -20,7 +20,6 @@ from radreport.paths import home
 from radreport.training.retrieval import ExampleIndex
 
 log = logging.getLogger(__name__)
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def count_overlong(rows: list[dict], tokenizer, max_length: int) -> int:
@@ -275,28 +274,10 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
                "best_eval_loss_step": trainer.state.best_global_step,
                "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": round(peak_memory_gb(backend), 2)}
     tracking.log_metrics({k: v for k, v in summary.items() if k != "global_step"})
-    checkpoints = collect_checkpoints(work_dir, out_dir, tokenizer, cfg, task, summary, trainer.state.log_history)
+    template = RETRIEVAL_TEMPLATE if cfg.retrieval else PROMPT_TEMPLATE
+    manifest = {"base_model": cfg.model, "task": task, "instruction": train["instruction"].mode().iat[0],
+                "prompt_template": template, "train_config": cfg.model_dump(), "summary": summary}
+    checkpoints = collect_checkpoints(work_dir, out_dir, tokenizer, manifest, trainer.state.log_history)
     if index:
         index.save(out_dir)
     return checkpoints
-
-
-def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, cfg: TrainConfig, task: str,
-                        summary: dict, log_history: list[dict]) -> CheckpointSet:
-    """Keep the adapters (not optimizer state) of every checkpoint, plus what is needed to use them."""
-    for checkpoint in sorted(work_dir.glob("checkpoint-*")):
-        if not all((checkpoint / name).is_file() for name in ADAPTER_FILES):
-            continue  # a checkpoint left half-written by an interrupted run
-        step_dir = out_dir / f"step-{checkpoint_step(checkpoint)}"
-        step_dir.mkdir(parents=True, exist_ok=True)
-        for name in ADAPTER_FILES:
-            shutil.copy2(checkpoint / name, step_dir / name)
-    shutil.rmtree(work_dir)
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(out_dir / "tokenizer")
-    template = RETRIEVAL_TEMPLATE if cfg.retrieval else PROMPT_TEMPLATE
-    manifest = {"base_model": cfg.model, "task": task, "prompt_template": template,
-                "train_config": cfg.model_dump(), "summary": summary}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    (out_dir / "log_history.json").write_text(json.dumps(log_history, indent=2))
-    return CheckpointSet(str(out_dir))
