@@ -9,7 +9,7 @@ import json
 import pandas as pd
 
 from radreport.imaging import PROMPT_NAMES
-from radreport.structuring import REGIONS, render, split_sentences
+from radreport.structuring.schemes import load_scheme, scheme_for, split_sentences
 
 PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
             "Write a response that appropriately completes the request.\n\n")
@@ -30,8 +30,12 @@ RECORD_COLUMNS = ["report_id", "split", "modality", "instruction", "input", "out
 
 
 def instruction(task: str, modality: str = "chest_xray") -> str:
-    """The task's instruction for reports of one imaging modality (never "chest X-ray" in a CT prompt)."""
-    return INSTRUCTIONS[task].replace("chest X-ray", PROMPT_NAMES.get(modality, "radiology"))
+    """The task's instruction for reports of one imaging modality: its name and its scheme's regions (never
+    "chest X-ray" or the chest's regions in a CT prompt)."""
+    chest, scheme = load_scheme("chest").regions, scheme_for(modality).regions
+    text = INSTRUCTIONS[task].replace(", ".join(r.capitalize() for r in chest), ", ".join(r.capitalize() for r in scheme))
+    text = text.replace(", ".join(chest), ", ".join(scheme))
+    return text.replace("chest X-ray", PROMPT_NAMES.get(modality, "radiology"))
 
 
 def task_fields(row, task: str) -> tuple[str, str]:
@@ -42,14 +46,15 @@ def task_fields(row, task: str) -> tuple[str, str]:
         return row.impression, row.findings
     if not row.findings:
         return "", ""
+    scheme = scheme_for(getattr(row, "modality", "") or "chest_xray")
     if task == "findings_to_region_json":
-        return row.findings, region_json({r: split_sentences(getattr(row, r)) for r in REGIONS})
-    return row.findings, render({r: [getattr(row, r)] if getattr(row, r) else [] for r in REGIONS})
+        return row.findings, region_json({r: split_sentences(getattr(row, r)) for r in scheme.regions})
+    return row.findings, scheme.render({r: [getattr(row, r)] if getattr(row, r) else [] for r in scheme.regions})
 
 
 def region_json(regions: dict[str, list[str]]) -> str:
-    """Compact JSON in the region order of the structuring schema: what constrained decoding lets through."""
-    return json.dumps({r: regions[r] for r in REGIONS}, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON in the scheme's region order (the structuring schema's): what constrained decoding lets through."""
+    return json.dumps(regions, ensure_ascii=False, separators=(",", ":"))
 
 
 def alpaca_records(structured: pd.DataFrame, task: str) -> tuple[pd.DataFrame, int]:

@@ -68,3 +68,24 @@ def test_instructions_name_each_reports_modality(structured):
         "Summarize the CT findings into a concise radiology impression.",
         "Summarize the MRI findings into a concise radiology impression.",
         "Summarize the radiology findings into a concise radiology impression."]
+
+
+def test_a_ct_reports_structured_target_and_instruction_use_its_own_scheme():
+    import pandas as pd
+
+    from radreport.config import StructuringConfig
+    from radreport.structuring.reports import structure_reports
+
+    reports = pd.DataFrame({"report_id": ["ct-1"], "split": ["train"], "modality": ["ct"], "impression": ["Cyst."],
+                            "findings": ["Simple cyst in the liver. The lungs are clear. No hydronephrosis."]})
+    structured, _ = structure_reports(reports, StructuringConfig())
+    records, _ = alpaca_records(structured, "findings_to_region_json")
+    assert json.loads(records.iloc[0]["output"]) == {
+        "brain": [], "spine": [], "chest": ["The lungs are clear."], "abdomen": ["Simple cyst in the liver.",
+        "No hydronephrosis."], "pelvis": [], "musculoskeletal": [], "others": []}
+    assert records.iloc[0]["instruction"].endswith("Answer with JSON: brain, spine, chest, abdomen, pelvis, "
+                                                   "musculoskeletal, others.")
+    assert "CT findings" in records.iloc[0]["instruction"]
+    records, _ = alpaca_records(structured, "findings_to_structured")
+    assert "Brain, Spine, Chest, Abdomen, Pelvis, Musculoskeletal, Others" in records.iloc[0]["instruction"]
+    assert records.iloc[0]["output"].splitlines()[2] == "Chest: The lungs are clear."

@@ -116,3 +116,14 @@ def test_clinical_figures_are_absent_not_zero_where_the_labeler_does_not_apply()
     assert not any(k.startswith("clinical") or k in ("abnormal_recall", "normal_agreement") for k in corpus)
     assert "clinical_f1" not in examples and "clinical_f1_micro" in ct.not_applicable
     assert any(note.startswith("clinical: not applicable to ct reports") for note in ct.notes)
+
+
+def test_per_region_scores_follow_each_examples_scheme():
+    from radreport.structuring.schemes import scheme_for
+
+    references = ["The lungs are clear. Simple liver cyst.", "The lungs are clear. Normal heart size."]
+    hypotheses = ["The lungs are clear. Liver cyst.", "The lungs are clear. The heart is normal."]
+    regions = MetricSuite(["rouge"]).by_region(references, hypotheses, [scheme_for("ct").structure,
+                                                                         scheme_for("chest_xray").structure])
+    assert regions["abdomen"]["n"] == 1 and regions["chest"]["n"] == 1 and regions["lung"]["n"] == 1
+    assert regions["heart"]["n"] == 1 and regions["brain"] == "absent"

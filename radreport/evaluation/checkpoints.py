@@ -13,6 +13,7 @@ from radreport.metrics import MetricSuite
 from radreport.modality import load_adapter
 from radreport.paths import home
 from radreport.structuring import structure
+from radreport.structuring.schemes import scheme_for
 from radreport.training.checkpoints import CheckpointSet
 
 
@@ -48,7 +49,8 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
         examples[system] = texts
     suite = metric_suite(cfg, held_out["modality"].unique() if "modality" in held_out else ("chest_xray",))
     systems = [*BASELINES, BASE, *map(system_of_step, steps)]
-    scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems)
+    schemes = [scheme_for(m).structure for m in held_out["modality"].tolist()] if "modality" in held_out else structure
+    scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems, schemes)
     best_step = best_checkpoint(scores, cfg.select_metric)
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[system_of_step(best_step)].items()}})
     return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes, list(suite.not_applicable))

@@ -13,7 +13,7 @@ from radreport.clinical.labeler import MODALITIES as LABELED_MODALITIES
 from radreport.metrics.clinical import ClinicalMetrics
 from radreport.metrics.names import CLINICAL_METRICS
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
-from radreport.structuring.rules import REGIONS, structure
+from radreport.structuring.rules import structure
 
 if TYPE_CHECKING:  # config imports this package's metric names
     from radreport.config import GreenJudgeConfig
@@ -109,13 +109,16 @@ class MetricSuite:
 
     def by_region(self, references: list[str], hypotheses: list[str], split=structure) -> dict[str, dict | str]:
         """Scores per anatomical region: both texts split into regions (by the structurer; `parse_regions` for
-        region-headed reports), each region scored on the examples where either side mentions it (a side with
-        nothing there scores 0); 'absent' where neither side ever does."""
-        refs = [split(r) for r in references]
-        hyps = [split(h) for h in hypotheses]
+        region-headed reports; a list: each example's own, for reports of several schemes), each region scored on
+        the examples where either side mentions it (a side with nothing there scores 0); 'absent' where neither
+        side ever does."""
+        splits = split if isinstance(split, list) else [split] * len(references)
+        refs = [s(r) for s, r in zip(splits, references)]
+        hyps = [s(h) for s, h in zip(splits, hypotheses)]
         results = {}
-        for region in REGIONS:
-            pairs = [(" ".join(r[region]), " ".join(h[region])) for r, h in zip(refs, hyps) if r[region] or h[region]]
+        for region in dict.fromkeys(r for regions in refs for r in regions):
+            pairs = [(" ".join(r.get(region, [])), " ".join(h.get(region, []))) for r, h in zip(refs, hyps)
+                     if r.get(region) or h.get(region)]
             if not pairs:
                 results[region] = "absent"
                 continue

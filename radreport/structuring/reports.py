@@ -9,14 +9,22 @@ from radreport.config import StructuringConfig
 from radreport.paths import home
 from radreport.structuring.cache import StructuringCache
 from radreport.structuring.repair import Repairs, Structured
-from radreport.structuring.rules import REGIONS, structure
+from radreport.errors import RadreportError
+from radreport.structuring.rules import CHEST
+from radreport.structuring.schemes import scheme_for
 
 
 def structure_reports(reports: pd.DataFrame, cfg: StructuringConfig) -> tuple[pd.DataFrame, dict]:
-    """The table with one column per region, `structured_by` and `repairs`; plus counts for tracking."""
+    """The table with one column per region of each report's scheme (its modality's), `structured_by` and
+    `repairs`; plus counts for tracking."""
     findings = reports["findings"].fillna("").astype(str).tolist()
-    if cfg.backend == "rules":
-        results = [Structured(structure(f), Repairs(), "rules") for f in findings]
+    schemes = [scheme_for(m) for m in reports["modality"].fillna("chest_xray")] if "modality" in reports \
+        else [CHEST] * len(findings)
+    if cfg.backend == "rules" or any(s != CHEST for s in schemes):
+        if cfg.backend == "llm":  # its schema and prompt are the chest scheme's
+            raise RadreportError("structuring.backend llm structures chest X-ray reports only; these reports include "
+                                 f"{sorted({s.name for s in schemes} - {CHEST.name})} schemes: use backend rules")
+        results = [Structured(s.structure(f), Repairs(), "rules") for s, f in zip(schemes, findings)]
         stats = {"reports": len(findings)}
     else:
         from radreport.structuring.llm import LLMStructurer
@@ -30,10 +38,11 @@ def structure_reports(reports: pd.DataFrame, cfg: StructuringConfig) -> tuple[pd
             cache.close()
         stats = structurer.stats.as_metrics()
     table = reports.copy()
-    for region in REGIONS:
-        table[region] = pd.array([" ".join(r.regions[region]) for r in results], dtype="string")
+    regions = list(dict.fromkeys(r for s in dict.fromkeys(schemes) for r in s.regions)) or list(CHEST.regions)
+    for region in regions:  # a report's regions outside its scheme are empty
+        table[region] = pd.array([" ".join(r.regions.get(region, [])) for r in results], dtype="string")
     table["structured_by"] = pd.array([r.source for r in results], dtype="string")
     table["repairs"] = [r.repairs.total for r in results]
-    sentences = Counter({region: sum(len(r.regions[region]) for r in results) for region in REGIONS})
-    stats.update({f"sentences_{region}": sentences[region] for region in REGIONS})
+    sentences = Counter({region: sum(len(r.regions.get(region, [])) for r in results) for region in regions})
+    stats.update({f"sentences_{region}": sentences[region] for region in regions})
     return table, stats
