@@ -40,6 +40,9 @@ class DataConfig(Section):
         "array or object of records, JSONL, Parquet). Empty: the project's synthetic sample."))
     format: Literal["auto", "iu-csv", "openi-xml", "mimic", "text-dir", "csv", "json", "jsonl", "parquet"] = Field(
         "auto", description="Source format; auto detects from the path.")
+    sample: Literal["chest_xray", "ct_mri"] = Field("chest_xray", description=(
+        "The project's synthetic sample, written when path is empty: chest_xray (JSONL) or ct_mri (a JSON array of "
+        "nested records: map its columns, as configs/ct_mri.yaml does)."))
     modality: str = Field("chest_xray", description=(
         "Imaging modality of reports whose source names none: chest_xray, ct, mri (a source's CXR, MR, ... are "
         "read as these)."))

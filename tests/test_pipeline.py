@@ -364,3 +364,33 @@ def test_export_the_adapter_a_merged_model_and_refuse_a_4bit_base(stack, tiny_mo
         main(["export", "--name", "radreport-test", "--merged", "--base", str(stored_4bit),
               "--out", str(tmp_path / "refused")])
     assert not (tmp_path / "refused").exists()
+
+
+def test_ct_mri_recipe_trains_evaluates_per_region_and_gates_without_clinical_figures(stack, tiny_model, tmp_path):
+    """configs/ct_mri.yaml end to end on its synthetic sample (a nested JSON export), the tiny model standing in for
+    Gemma: regions by the CT/MRI scheme, no clinical figure claimed, the clinical gate rule skipped on record."""
+    config = yaml.safe_load((ROOT / "configs" / "ct_mri.yaml").read_text())
+    config["train"].update({"model": str(tiny_model), "epochs": None, "max_steps": 2, "save_steps": 2, "batch_size": 4})
+    config["eval"].update({"max_examples": 6, "max_new_tokens": 8})
+    config["human_eval"] = {"cases": 4}
+    # the tiny random model cannot beat the baselines on ROUGE-L; the clinical rule stays, to be skipped
+    config["promotion"].update({"model_name": "radreport-ct-mri-test", "floors": {"rougeL": 0.0}, "margins": {},
+                                "beat_baselines": ["clinical_f1_micro"], "min_human_rating": None})
+    path = tmp_path / "ct_mri.yaml"
+    path.write_text(yaml.safe_dump(config))
+    from radreport.registry.gate import decisions_of
+
+    summary = main(["run", "--config", str(path)])
+    assert summary.decision["alias"] == "champion" and "clinical_f1_micro" not in summary.scores.columns
+    version = registry().get_model_version("radreport-ct-mri-test", "1")
+    assert version.tags["metrics_not_applicable"].startswith("clinical_f1_micro")
+    assert not any(key.startswith("metric.clinical") or key.endswith("abnormal_recall") for key in version.tags)
+    checks = decisions_of("radreport-ct-mri-test", 1)[-1]["checks"]
+    assert "skipped: baselines clinical_f1_micro, not applicable to the candidate's reports" in checks
+    run = latest_run()
+    evaluation = run.steps["evaluate_checkpoints"].outputs["evaluation"][0].load()
+    assert set(evaluation.regions["region"]) <= {"brain", "spine", "chest", "abdomen", "pelvis", "musculoskeletal",
+                                                 "others"} and len(set(evaluation.regions["region"])) >= 4
+    assert any(note.startswith("clinical: not applicable to ") and "covers chest_xray" in note for note in evaluation.notes)
+    records = run.steps["format_alpaca"].outputs["alpaca_records"][0].load()
+    assert set(records["modality"]) == {"ct", "mri"} and not records["instruction"].str.contains("chest X-ray").any()

@@ -37,3 +37,30 @@ def test_structured_table_and_rendering(sample_path):
     text = render(structure("The lungs are clear."))
     assert text.splitlines() == ["Lung: The lungs are clear.", "Heart: None.", "Mediastinal: None.", "Bone: None.",
                                  "Others: None."]
+
+
+def test_the_ct_mri_scheme_agrees_with_hand_labels():
+    """90 CT/MRI findings sentences (brain, spine, chest, abdomen, pelvis, joints) labelled by hand
+    (tests/fixtures/region_gold_ct_mri.jsonl, written for this scheme: a first measure, not an independent one);
+    floors as measured: accuracy 0.944, precision >= 0.93 in every region but others (0.60)."""
+    import json
+    from pathlib import Path
+
+    from radreport.structuring.schemes import scheme_for
+
+    scheme = scheme_for("mri")
+    gold = [json.loads(line) for line in (Path(__file__).parent / "fixtures/region_gold_ct_mri.jsonl").read_text().splitlines()]
+    predicted = [scheme.region_of(g["sentence"]) for g in gold]
+    assert scheme.name == "ct_mri" and set(g["region"] for g in gold) == set(scheme.regions)
+    assert sum(p == g["region"] for p, g in zip(predicted, gold)) / len(gold) >= 0.94
+    for region in scheme.regions[:-1]:
+        tp = sum(p == region == g["region"] for p, g in zip(predicted, gold))
+        assert tp / sum(p == region for p in predicted) >= 0.92, region
+        assert tp / sum(g["region"] == region for g in gold) >= 0.8, region
+
+
+def test_a_modality_without_a_scheme_keeps_every_sentence_in_others():
+    from radreport.structuring.schemes import scheme_for
+
+    assert scheme_for("ultrasound").structure("Normal liver. No gallstones.") == {
+        "others": ["Normal liver.", "No gallstones."]}
