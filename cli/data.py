@@ -59,9 +59,12 @@ def read_texts(path: str) -> list[str]:
 @click.option("--green-url", help="OpenAI-compatible endpoint of a GREEN judge (adds GREEN).")
 @click.option("--green-model", default="StanfordAIMI/GREEN-RadLlama2-7b", show_default=True,
               help="Model the judge serves.")
-def score(refs, hyps, metrics, more_metrics, green_url, green_model):
+@click.option("--modality", default="chest_xray", show_default=True,
+              help="The reports' modality: clinical figures apply to chest_xray only; ct, mri leave them out.")
+def score(refs, hyps, metrics, more_metrics, green_url, green_model, modality):
     """Corpus metrics of hypotheses against references, as JSON."""
     from radreport.config import GreenJudgeConfig
+    from radreport.imaging import modality_name
     from radreport.metrics import MetricSuite
 
     if more_metrics and not metrics:
@@ -70,7 +73,10 @@ def score(refs, hyps, metrics, more_metrics, green_url, green_model):
     if len(references) != len(hypotheses):
         raise RadreportError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     green = GreenJudgeConfig(base_url=green_url, model=green_model) if green_url else None
-    suite = MetricSuite([metrics, *more_metrics] if metrics else METRIC_GROUPS, green=green)
+    if modality_name(modality) is None:
+        raise click.BadParameter(f"unknown modality {modality!r}", param_hint="--modality")
+    suite = MetricSuite([metrics, *more_metrics] if metrics else METRIC_GROUPS, green=green,
+                        modalities=[modality_name(modality)])
     corpus, _ = suite.score(references, hypotheses)
     scores = {"pairs": len(references), **{k: round(v, 6) for k, v in corpus.items()}, "notes": suite.notes}
     click.echo(json.dumps(scores))

@@ -4,6 +4,7 @@
 from zenml import pipeline
 
 from radreport.vision.config import VisionPipelineConfig
+from radreport.structuring.schemes import schemes_digest
 from steps.attach_images import attach_images
 from steps.evaluate_vision import evaluate_vision
 from steps.export_human_eval import export_human_eval
@@ -17,7 +18,7 @@ from steps.train_vision import train_vision
 @pipeline(name="radreport_vision")
 def vision_pipeline(config: VisionPipelineConfig, source_fingerprint: str, model_name: str, export_dir: str) -> None:
     ingested, data_fingerprint = ingest_reports(config.data, source_fingerprint)
-    structured, _summary = structure_findings(ingested, config.structuring)
+    structured, _summary = structure_findings(ingested, config.structuring, schemes_digest())
     studies, _image_quarantine = attach_images(structured, config.images, config.data.path)
     records = format_conversations(studies, config.train.prompt)
     checkpoints = train_vision(records, config.train)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from radreport.errors import RadreportError
 from radreport.formatting import TASKS
-from radreport.imaging import modality_name
+from radreport.imaging import PROMPT_NAMES, modality_name
 from radreport.metrics.names import METRIC_NAMES
 from radreport.structuring.prompt import SEED_PROMPT
 
@@ -44,8 +44,8 @@ class DataConfig(Section):
         "The project's synthetic sample, written when path is empty: chest_xray (JSONL) or ct_mri (a JSON array of "
         "nested records: map its columns, as configs/ct_mri.yaml does)."))
     modality: str = Field("chest_xray", description=(
-        "Imaging modality of reports whose source names none: chest_xray, ct, mri (a source's CXR, MR, ... are "
-        "read as these)."))
+        "Imaging modality of reports whose source names none: chest_xray, ct, mri, ultrasound (a source's CXR, MR, "
+        "... are read as these; a source value none of these is quarantined as unknown_modality)."))
     columns: dict[str, str] = Field({}, description=(
         "Schema field -> column name in a CSV/JSON/JSONL/Parquet source, e.g. {findings: FINDINGS_TXT, report_id: "
         "accession}; a dotted path reads nested records ({findings: Case.Findings}). Unmapped fields use common "
@@ -54,6 +54,8 @@ class DataConfig(Section):
     @field_validator("modality")
     @classmethod
     def known_name(cls, value: str) -> str:
+        if modality_name(value) is None:
+            raise ValueError(f"unknown modality {value!r}; one of {', '.join(PROMPT_NAMES)} (or CXR, CT, MR, US)")
         return modality_name(value)
     placeholder: Optional[str] = Field(None, description=(
         "Replace de-identification placeholders (XXXX, ___) with this text; null keeps them as they are."))

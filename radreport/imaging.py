@@ -1,11 +1,13 @@
 """Imaging modalities a report can come from: the names the schema stores and how prompts speak of them."""
 
-PROMPT_NAMES = {"chest_xray": "chest X-ray", "ct": "CT", "mri": "MRI"}
-ALIASES = {"cxr": "chest_xray", "cr": "chest_xray", "dx": "chest_xray", "xray": "chest_xray", "x-ray": "chest_xray",
-           "chest x-ray": "chest_xray", "mr": "mri", "ct scan": "ct"}
+PROMPT_NAMES = {"chest_xray": "chest X-ray", "ct": "CT", "mri": "MRI", "ultrasound": "ultrasound"}
+ALIASES = {"cxr": "chest_xray", "cr": "chest_xray", "dx": "chest_xray", "xr": "chest_xray", "xray": "chest_xray",
+           "x-ray": "chest_xray", "chest x-ray": "chest_xray", "chest-xray": "chest_xray", "radiograph": "chest_xray",
+           "mr": "mri", "ct scan": "ct", "us": "ultrasound"}
 
 
-def modality_name(value: str) -> str:
-    """The schema's name for a source's modality value (`CXR`, `MR`, `CT`, ...); an unknown one is kept, lowercased."""
+def modality_name(value: str) -> str | None:
+    """The schema's name for a modality value (`CXR`, `MR`, `CT`, `chest_xray`, ...), None for an unknown one."""
     key = " ".join(str(value).lower().replace("_", " ").split())
-    return ALIASES.get(key, key.replace(" ", "_"))
+    name = ALIASES.get(key, key.replace(" ", "_"))
+    return name if name in PROMPT_NAMES else None

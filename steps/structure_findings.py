@@ -14,10 +14,11 @@ from radreport.structuring.reports import structure_reports
 
 
 @step(experiment_tracker=TRACKER)
-def structure_findings(ingested: IngestResult, structuring: StructuringConfig) -> tuple[
+def structure_findings(ingested: IngestResult, structuring: StructuringConfig, schemes_digest: str) -> tuple[
     Annotated[pd.DataFrame, "structured_reports"], Annotated[HTMLString, "structuring_summary"]
 ]:
-    """Split each report's findings into lung, heart, mediastinal, bone and others (every sentence kept once)."""
+    """Split each report's findings into the regions of its modality's scheme (chest: lung, heart, mediastinal,
+    bone, others), every sentence kept once. `schemes_digest` (of the scheme files) is here for the cache key."""
     link_runs()
     structured, stats = structure_reports(ingested.reports, structuring)
     tracking.log_metrics(stats, prefix="structuring_")

@@ -67,7 +67,7 @@ def test_instructions_name_each_reports_modality(structured):
         "Summarize the chest X-ray findings into a concise radiology impression.",
         "Summarize the CT findings into a concise radiology impression.",
         "Summarize the MRI findings into a concise radiology impression.",
-        "Summarize the radiology findings into a concise radiology impression."]
+        "Summarize the ultrasound findings into a concise radiology impression."]
 
 
 def test_a_ct_reports_structured_target_and_instruction_use_its_own_scheme():

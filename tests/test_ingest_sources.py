@@ -218,3 +218,19 @@ def test_a_source_at_a_url_is_fetched_fingerprinted_and_named_in_the_quarantine(
     assert source_fingerprint("memory://bucket/iu") != fingerprint
     with pytest.raises(IngestError, match="memory://bucket/missing: no such file or folder"):
         ingest("memory://bucket/missing")
+
+
+def test_json_exports_wrapped_misnamed_or_mistyped_get_one_clear_answer(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"reports": [{"findings": "Lungs clear.", "impression": "Normal."}]}))
+    assert len(ingest(path).reports) == 1  # a wrapped array
+    path.write_text('{"findings": "Lungs clear."}\n{"findings": "Effusion."}\n')
+    with pytest.raises(IngestError, match="one record per line is JSONL"):
+        ingest(path)
+    path.write_text(json.dumps([{"Case": {"Findings": "Lungs clear."}}]))
+    with pytest.raises(IngestError, match="no findings, impression or report text column"):
+        ingest(path, DataConfig(columns={"findings": "Case.Finding"}))  # a typo in the path
+    path.write_text(json.dumps([{"findings": "Lungs clear.", "modality": "PET"}]))
+    assert ingest(path).quarantine["reason"].tolist() == ["unknown_modality"]
+    with pytest.raises(ValueError, match="unknown modality 'PET'"):
+        DataConfig(modality="PET")

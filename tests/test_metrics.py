@@ -127,3 +127,11 @@ def test_per_region_scores_follow_each_examples_scheme():
                                                                          scheme_for("chest_xray").structure])
     assert regions["abdomen"]["n"] == 1 and regions["chest"]["n"] == 1 and regions["lung"]["n"] == 1
     assert regions["heart"]["n"] == 1 and regions["brain"] == "absent"
+
+
+def test_reports_that_mix_labelled_and_unlabelled_modalities_are_refused_clinically():
+    from radreport.errors import RadreportError
+
+    with pytest.raises(RadreportError, match="mix chest_xray, which the clinical labeler covers, with ct"):
+        MetricSuite(["rouge", "clinical"], modalities=["chest_xray", "ct"])
+    assert MetricSuite(["rouge"], modalities=["chest_xray", "ct"]).groups == ("rouge",)

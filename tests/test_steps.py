@@ -7,6 +7,7 @@ import pytest
 
 from radreport.errors import RadreportError
 from radreport.config import DataConfig, EvalConfig, FormatConfig, StructuringConfig, TrainConfig
+from radreport.structuring.schemes import schemes_digest
 from steps.evaluate_checkpoints import evaluate_checkpoints
 from steps.format_alpaca import format_alpaca
 from steps.ingest_reports import ingest_reports
@@ -18,7 +19,7 @@ from steps.train_lora import train_lora
 def records(sample_path):
     ingested, data_fingerprint = ingest_reports.entrypoint(DataConfig(path=str(sample_path)), "fp")
     assert len(ingested.reports) == 120 and ingested.quarantine.empty and len(data_fingerprint) == 16
-    structured, _summary = structure_findings.entrypoint(ingested, StructuringConfig())
+    structured, _summary = structure_findings.entrypoint(ingested, StructuringConfig(), schemes_digest())
     return format_alpaca.entrypoint(structured, FormatConfig())
 
 

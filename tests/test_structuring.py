@@ -64,3 +64,15 @@ def test_a_modality_without_a_scheme_keeps_every_sentence_in_others():
 
     assert scheme_for("ultrasound").structure("Normal liver. No gallstones.") == {
         "others": ["Normal liver.", "No gallstones."]}
+
+
+def test_region_json_and_region_headed_outputs_are_scored_by_their_own_regions():
+    from radreport.evaluation.checkpoints import region_splitter
+    from radreport.structuring.schemes import scheme_for
+
+    ct = scheme_for("ct")
+    as_json = region_splitter("findings_to_region_json", ct)
+    answer = '{"brain":[],"spine":[],"chest":["Lungs clear."],"abdomen":[],"pelvis":[],"musculoskeletal":[],"others":[]}'
+    assert as_json(answer)["chest"] == ["Lungs clear."] and as_json("Liver cyst.")["abdomen"] == ["Liver cyst."]
+    headed = region_splitter("findings_to_structured", ct)("Chest: None.\nAbdomen: Liver cyst.")
+    assert headed["chest"] == [] and headed["abdomen"] == ["Liver cyst."] and headed["others"] == []

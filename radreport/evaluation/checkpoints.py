@@ -1,5 +1,6 @@
 """Score the baselines, the untuned base model and every checkpoint on held-out records; pick the best."""
 
+import json
 from collections import Counter
 
 import pandas as pd
@@ -12,8 +13,9 @@ from radreport.evaluation.systems import BASE, is_checkpoint, step_of_system, sy
 from radreport.metrics import MetricSuite
 from radreport.modality import load_adapter
 from radreport.paths import home
+from radreport.errors import RadreportError
 from radreport.structuring import structure
-from radreport.structuring.schemes import scheme_for
+from radreport.structuring.schemes import Scheme, scheme_for
 from radreport.training.checkpoints import CheckpointSet
 
 
@@ -47,13 +49,38 @@ def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg:
         examples[system] = texts
     for system, texts in write_all(checkpoints, [None, *steps], held_out.to_dict("records"), cfg).items():
         examples[system] = texts
-    suite = metric_suite(cfg, held_out["modality"].unique() if "modality" in held_out else ("chest_xray",))
+    modalities = held_out["modality"].tolist() if "modality" in held_out else ["chest_xray"] * len(held_out)
+    suite = metric_suite(cfg, set(modalities))
+    if cfg.select_metric in suite.not_applicable:
+        raise RadreportError(f"eval.select_metric {cfg.select_metric} does not apply to these reports: "
+                             f"{suite.not_applicable_note}")
     systems = [*BASELINES, BASE, *map(system_of_step, steps)]
-    schemes = [scheme_for(m).structure for m in held_out["modality"].tolist()] if "modality" in held_out else structure
-    scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems, schemes)
+    splits = [region_splitter(checkpoints.manifest["task"], scheme_for(m)) for m in modalities]
+    scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems, splits)
     best_step = best_checkpoint(scores, cfg.select_metric)
     tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[system_of_step(best_step)].items()}})
     return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes, list(suite.not_applicable))
+
+
+def region_splitter(task: str, scheme: Scheme):
+    """How a task's texts divide into the scheme's regions: region-headed reports by their headings, region JSON by
+    its keys (text that is not such JSON, sentence by sentence), anything else sentence by sentence."""
+    if task == "findings_to_structured":
+        return scheme.parse_regions
+    if task != "findings_to_region_json":
+        return scheme.structure
+
+    def from_json(text: str) -> dict[str, list[str]]:
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            return scheme.structure(text)
+        if not isinstance(answer, dict) or set(answer) != set(scheme.regions):
+            return scheme.structure(text)
+        return {r: [s for s in answer[r] if isinstance(s, str)] if isinstance(answer[r], list) else []
+                for r in scheme.regions}
+
+    return from_json
 
 
 def metric_suite(cfg: EvalConfig, modalities=("chest_xray",)) -> MetricSuite:

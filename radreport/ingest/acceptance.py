@@ -36,13 +36,18 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
         return None, ("empty_text", "findings and impression are both empty")
     if len(text["findings"]) + len(text["impression"]) > cfg.max_chars:
         return None, ("too_long", f"over {cfg.max_chars} characters")
+    modality = cfg.modality
+    if not missing(raw.fields.get("modality")) and str(raw.fields["modality"]).strip():
+        modality = modality_name(raw.fields["modality"])
+        if modality is None:
+            return None, ("unknown_modality", f"modality {str(raw.fields['modality'])[:40]!r} is none of "
+                                              "chest_xray, ct, mri, ultrasound (CXR, CT, MR, US)")
     report_id = raw.fields.get("report_id")
     return {
         "report_id": str(report_id) if not missing(report_id) and report_id != "" else f"{Path(raw.source_file).stem}:{raw.row}",
         "patient_id": "" if missing(raw.fields.get("patient_id")) else str(raw.fields["patient_id"]),
         "study_date": "" if missing(raw.fields.get("study_date")) else str(raw.fields["study_date"]),
-        "modality": modality_name(raw.fields["modality"]) if not missing(raw.fields.get("modality"))
-        and str(raw.fields["modality"]).strip() else cfg.modality,
+        "modality": modality,
         **text,
         "image_ids": raw.fields.get("image_ids") or "",
         "source": raw.fields.get("source") or "",

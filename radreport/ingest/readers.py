@@ -225,7 +225,8 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
         first_row = 2
     elif fmt == "json":
         records, first_row = json_records(path, read_text(path)), 1
-        names = {key for record in records if "__error__" not in record for key in record}
+        names = {c for c in columns.values() for r in records if "__error__" not in r and lookup(r, c)[0]} | \
+            {key for record in records if "__error__" not in record for key in record}
     else:
         records, names, first_row = [], set(), 1
         for line in read_text(path).split("\n"):  # not splitlines(): U+2028 and U+0085 may sit inside a record
@@ -239,7 +240,7 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
             names.update(record or ())
     wanted = [columns.get(f) for f in ("findings", "impression", "text") if columns.get(f)] or \
         ALIASES["findings"] + ALIASES["impression"] + ALIASES["text"]
-    if not any(c in names or c.split(".")[0] in names for c in wanted):
+    if not any(c in names for c in wanted):
         raise IngestError(f"{path}: no findings, impression or report text column (looked for {wanted})")
     for n, record in enumerate(records, start=first_row):
         if record is None:
@@ -260,7 +261,10 @@ def json_records(path: Path, text: str) -> list[dict]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise IngestError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from None
+        hint = "; one record per line is JSONL: name it .jsonl or set data.format: jsonl" if err.msg == "Extra data" else ""
+        raise IngestError(f"{path}: line {err.lineno}: invalid JSON ({err.msg}){hint}") from None
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        data = next(iter(data.values()))  # a wrapped export: {"reports": [...]}
     if isinstance(data, dict):
         data = [{"report_id": key, **record} if isinstance(record, dict) and not named(record) else record
                 for key, record in data.items()]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from radreport.clinical.labeler import MODALITIES as LABELED_MODALITIES
+from radreport.errors import RadreportError
 from radreport.metrics.clinical import ClinicalMetrics
 from radreport.metrics.names import CLINICAL_METRICS
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
@@ -44,6 +45,10 @@ class MetricSuite:
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRIC_GROUPS}")
         unlabeled = sorted(set(modalities) - set(LABELED_MODALITIES))
+        if "clinical" in groups and unlabeled and set(modalities) & set(LABELED_MODALITIES):
+            raise RadreportError(f"the reports mix {', '.join(sorted(set(modalities) & set(LABELED_MODALITIES)))}, "
+                                 f"which the clinical labeler covers, with {', '.join(unlabeled)}, which it does not: "
+                                 "evaluate them separately, or leave clinical out of the metrics")
         self.not_applicable = CLINICAL_METRICS if "clinical" in groups and unlabeled else ()
         if self.not_applicable:  # absent, never 0: a CT model has not missed every chest finding
             groups = [g for g in groups if g != "clinical"]

@@ -8,6 +8,8 @@ user turn carries one image placeholder per image and the prompt; the assistant 
 
 import pandas as pd
 
+from radreport.errors import RadreportError
+
 from radreport.formatting import task_fields
 from radreport.vision.images import image_paths
 
@@ -16,6 +18,9 @@ RECORD_COLUMNS = ["report_id", "split", "images", "prompt", "output"]
 
 def vision_records(structured: pd.DataFrame, prompt: str) -> tuple[pd.DataFrame, int]:
     """(records for studies with images and findings, how many were skipped for lacking findings)."""
+    others = sorted(set(structured.get("modality", pd.Series(dtype=str)).dropna()) - {"chest_xray"})
+    if others:  # the image path's model, prompt and region parsing are the chest film's
+        raise RadreportError(f"the image pipeline writes chest X-ray reports; these studies include {others}")
     rows = []
     texts = structured.drop(columns="images").fillna("")
     for row, images in zip(texts.itertuples(index=False), structured["images"]):

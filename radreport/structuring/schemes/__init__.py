@@ -2,6 +2,7 @@
 takes what no keyword places) and each region's keywords. `scheme_for(modality)` is what structuring, formatting
 and per-region metrics use; a modality no scheme lists gets every sentence in `others`."""
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -79,6 +80,11 @@ def load_scheme(name: str) -> Scheme:
 
 
 SCHEMES = tuple(sorted(p.stem for p in HERE.glob("*.yaml")))
+
+
+def schemes_digest() -> str:
+    """A hash of every scheme file: a step that structures by them is re-run, not served from cache, after an edit."""
+    return hashlib.sha256(b"".join((HERE / f"{name}.yaml").read_bytes() for name in SCHEMES)).hexdigest()[:16]
 UNSTRUCTURED = Scheme("none", (), ("others",))
 
 
