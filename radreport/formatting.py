@@ -29,11 +29,15 @@ TASKS = tuple(INSTRUCTIONS)  # the instruction tasks a model can learn
 RECORD_COLUMNS = ["report_id", "split", "modality", "instruction", "input", "output"]
 
 
+def headings(regions) -> str:
+    return ", ".join(r.capitalize() for r in regions)
+
+
 def instruction(task: str, modality: str = "chest_xray") -> str:
     """The task's instruction for reports of one imaging modality: its name and its scheme's regions (never
     "chest X-ray" or the chest's regions in a CT prompt)."""
     chest, scheme = load_scheme("chest").regions, scheme_for(modality).regions
-    text = INSTRUCTIONS[task].replace(", ".join(r.capitalize() for r in chest), ", ".join(r.capitalize() for r in scheme))
+    text = INSTRUCTIONS[task].replace(headings(chest), headings(scheme))
     text = text.replace(", ".join(chest), ", ".join(scheme))
     return text.replace("chest X-ray", PROMPT_NAMES.get(modality, "radiology"))
 

@@ -10,14 +10,16 @@ import json
 import random
 from pathlib import Path
 
-# body part -> (modality, normal sentences (one picked per group), [(finding, conclusion phrase), ...], normal conclusions)
+# body part -> (modality, normal sentences (one picked per group), [(finding, conclusion phrase), ...],
+#               normal conclusions)
 BODY_PARTS = {
     "brain": ("MR", [
         ["The ventricles and sulci are normal in size for age.", "Ventricular size is normal."],
         ["No intracranial hemorrhage, mass effect or midline shift.", "There is no mass effect or midline shift."],
         ["Gray-white matter differentiation is preserved.", "No restricted diffusion."],
         ["The paranasal sinuses and mastoid air cells are clear.", "The orbits are unremarkable."]],
-        [("Scattered FLAIR hyperintensities in the periventricular white matter.", "Mild chronic small vessel ischemic change."),
+        [("Scattered FLAIR hyperintensities in the periventricular white matter.",
+          "Mild chronic small vessel ischemic change."),
          ("Restricted diffusion in the left frontal lobe.", "Acute left frontal infarct."),
          ("A 1 cm extra-axial enhancing mass along the right convexity.", "Small right convexity meningioma."),
          ("Old lacunar infarct in the right thalamus.", "Chronic right thalamic lacunar infarct."),
@@ -27,8 +29,10 @@ BODY_PARTS = {
         ["Vertebral body heights are maintained.", "Alignment is normal."],
         ["The conus medullaris terminates normally at L1.", "The spinal cord is normal in signal."],
         ["No spinal canal stenosis.", "The neural foramina are patent."]],
-        [("Broad-based disc bulge at L4-L5 with mild foraminal narrowing.", "L4-L5 disc bulge with mild foraminal narrowing."),
-         ("Central disc protrusion at L5-S1 contacting the S1 nerve roots.", "L5-S1 disc protrusion contacting the S1 roots."),
+        [("Broad-based disc bulge at L4-L5 with mild foraminal narrowing.",
+          "L4-L5 disc bulge with mild foraminal narrowing."),
+         ("Central disc protrusion at L5-S1 contacting the S1 nerve roots.",
+          "L5-S1 disc protrusion contacting the S1 roots."),
          ("Grade 1 anterolisthesis of L4 on L5.", "Grade 1 L4-L5 anterolisthesis."),
          ("Mild facet arthropathy at L4-L5 and L5-S1.", "Lower lumbar facet arthropathy."),
          ("Compression deformity of the L1 vertebral body with 20% height loss.", "L1 compression fracture.")],
@@ -86,7 +90,8 @@ def synthetic_case(rng: random.Random, index: int) -> dict:
     rng.shuffle(sentences)
     conclusion = " ".join(c for _, c in found) or rng.choice(normal_conclusions)
     return {"Case": {"Id": f"SYN-CTMR-{index:04d}", "PatientId": f"SYNP-CTMR-{index // 2:04d}", "Modality": modality,
-                     "BodyPart": part, "Findings": " ".join(sentences), "Conclusion": conclusion, "Source": "synthetic"}}
+                     "BodyPart": part, "Findings": " ".join(sentences), "Conclusion": conclusion,
+                     "Source": "synthetic"}}
 
 
 def write_ct_mri_sample(path: str | Path, n: int = 400, seed: int = 0) -> Path:
