@@ -9,7 +9,8 @@ import json
 import pandas as pd
 
 from radreport.imaging import PROMPT_NAMES
-from radreport.structuring.schemes import load_scheme, scheme_for, split_sentences
+from radreport.structuring.rules import CHEST
+from radreport.structuring.schemes import scheme_for, split_sentences
 
 PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
             "Write a response that appropriately completes the request.\n\n")
@@ -36,7 +37,7 @@ def headings(regions) -> str:
 def instruction(task: str, modality: str = "chest_xray") -> str:
     """The task's instruction for reports of one imaging modality: its name and its scheme's regions (never
     "chest X-ray" or the chest's regions in a CT prompt)."""
-    chest, scheme = load_scheme("chest").regions, scheme_for(modality).regions
+    chest, scheme = CHEST.regions, scheme_for(modality).regions
     text = INSTRUCTIONS[task].replace(headings(chest), headings(scheme))
     text = text.replace(", ".join(chest), ", ".join(scheme))
     return text.replace("chest X-ray", PROMPT_NAMES.get(modality, "radiology"))

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from radreport.config import DataConfig
-from radreport.imaging import modality_name
+from radreport.imaging import PROMPT_NAMES, modality_name
 from radreport.ingest.readers import SPLIT_NAMES, TEXT_FIELDS, RawRow, missing
 
 PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
@@ -41,7 +41,7 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
         modality = modality_name(raw.fields["modality"])
         if modality is None:
             return None, ("unknown_modality", f"modality {str(raw.fields['modality'])[:40]!r} is none of "
-                                              "chest_xray, ct, mri, ultrasound (CXR, CT, MR, US)")
+                                              f"{', '.join(PROMPT_NAMES)} (CXR, CT, MR, US)")
     report_id = raw.fields.get("report_id")
     return {
         "report_id": str(report_id) if not missing(report_id) and report_id != "" else f"{Path(raw.source_file).stem}:{raw.row}",
