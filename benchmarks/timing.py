@@ -21,9 +21,12 @@ def step_timer():
     return StepTimer()
 
 
-def timed_tokens(log_history: list[dict], warmup: int) -> int:
-    """Tokens trained in the steps after `warmup` (the trainer logs a running `num_tokens` each step)."""
+def timed_tokens(log_history: list[dict], warmup: int) -> int | None:
+    """Tokens trained in the steps after `warmup` (the trainer logs a running `num_tokens` each step), or None where
+    the trainer does not log them (Unsloth's)."""
     counts = [e["num_tokens"] for e in log_history if "num_tokens" in e and "loss" in e]
+    if not counts:
+        return None
     return counts[-1] - counts[warmup - 1] if warmup else counts[-1]
 
 

@@ -52,16 +52,21 @@ def build_model(out: Path, smoke: bool) -> Path:
     return out
 
 
+def example_tokens(tokenizer, instruction: str, inputs: str, output: str) -> int:
+    """Tokens in one training example: prompt, response and EOS."""
+    from radreport.formatting import prompt
+
+    return len(tokenizer(prompt(instruction, inputs) + output)["input_ids"]) + 1
+
+
 def full_length_records(records, tokenizer, length: int):
     """Training records whose inputs are consecutive studies' findings joined while the whole example (prompt,
     response, EOS) still fits `length` tokens: IU pairs are a few hundred tokens, and long sequences are where the
     backends differ most."""
     import pandas as pd
 
-    from radreport.formatting import prompt
-
     def size(row, inputs: list[str]) -> int:
-        return len(tokenizer(prompt(row.instruction, " ".join(inputs)) + row.output)["input_ids"]) + 1
+        return example_tokens(tokenizer, row.instruction, " ".join(inputs), row.output)
 
     rows, joined, last = [], [], None
     for row in records.itertuples(index=False):
@@ -92,7 +97,8 @@ def run_backend(backend: str, model_dir: Path, data: Path, steps: int, warmup: i
 
     records, _ = alpaca_records(structure_reports(ingest([data]).reports, StructuringConfig())[0],
                                 "findings_to_impression")
-    train = full_length_records(records[records["split"] == "train"], load_tokenizer(model_dir), length)
+    tokenizer = load_tokenizer(model_dir)
+    train = full_length_records(records[records["split"] == "train"], tokenizer, length)
     config = TrainConfig(model=str(model_dir), backend=backend, max_steps=warmup + steps, save_steps=warmup + steps + 1,
                          batch_size=batch_size, max_length=length, logging_steps=1, gradient_checkpointing=True,
                          warmup_steps=0, eval_loss_examples=0, resume=False, max_train_examples=None)
@@ -100,6 +106,9 @@ def run_backend(backend: str, model_dir: Path, data: Path, steps: int, warmup: i
     reset_peak_memory()
     checkpoints = train_lora(train, config, "findings_to_impression", Path(tempfile.mkdtemp()), callbacks=[timer])
     seconds, tokens = sum(timer.seconds[warmup:]), timed_tokens(checkpoints.log_history, warmup)
+    if tokens is None:  # Unsloth's trainer logs no num_tokens: the training examples' mean length per sequence
+        mean = sum(example_tokens(tokenizer, r.instruction, r.input, r.output) for r in train.itertuples()) / len(train)
+        tokens = mean * steps * batch_size
     return {"backend": backend, "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": round(peak_memory_gb(), 2),
             "timed_seconds": round(seconds, 2), "mean_tokens_per_sequence": round(tokens / (steps * batch_size), 1)}
 
@@ -109,10 +118,13 @@ def child(backend: str, args, model_dir: Path) -> tuple[dict | None, str | None]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]}
     if args.smoke:
         env["RADREPORT_QLORA_ON_CPU"] = "1"
-    out = subprocess.run([sys.executable, __file__, "--backend", backend, "--steps", str(args.steps),
-                          "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--length",
-                          str(args.length), "--model-dir", str(model_dir), "--data", args.data],
-                         stdout=subprocess.PIPE, text=True, env=env)
+    command = [sys.executable, __file__, "--backend", backend, "--steps", str(args.steps), "--warmup",
+               str(args.warmup), "--batch-size", str(args.batch_size), "--length", str(args.length), "--model-dir",
+               str(model_dir), "--data", args.data]
+    try:
+        out = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, timeout=args.backend_timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"stopped after {args.backend_timeout} s (--backend-timeout)"
     if out.returncode:
         return None, f"exit {out.returncode} (its log is above)"
     return json.loads(out.stdout.strip().splitlines()[-1]), None
@@ -127,6 +139,8 @@ def main() -> None:
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "llama3-8b-random"))
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/iu_xray"), help="IU X-Ray folder")
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model, hf-qlora only: the code path, not speed")
+    parser.add_argument("--backends", default="unsloth,hf-qlora", help="comma-separated, run in this order")
+    parser.add_argument("--backend-timeout", type=float, help="seconds one backend may take before it counts as failed")
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: run one backend in this process
     args = parser.parse_args()
     if args.backend:
@@ -143,7 +157,7 @@ def main() -> None:
         raise SystemExit("benchmarks/train_gpu.py needs an NVIDIA GPU (or --smoke)")
     else:
         model_dir, device = build_model(Path(args.model_dir), smoke=False), torch.cuda.get_device_name(0)
-        backends = ("unsloth", "hf-qlora")
+        backends = tuple(args.backends.split(","))
     results, failures = {}, {}
     for backend in backends:
         results[backend], failures[backend] = child(backend, args, model_dir)
@@ -155,7 +169,7 @@ def main() -> None:
     for backend in ("unsloth", "hf-qlora"):
         r = results.get(backend)
         print(f"{backend:<10} {r['tokens_per_s']:>9.0f} {r['peak_memory_gb']:>8.1f}" if r else
-              f"{backend:<10} failed: {failures.get(backend)}")
+              f"{backend:<10} failed: {failures[backend]}" if failures.get(backend) else f"{backend:<10} not run")
     u, h = results.get("unsloth"), results.get("hf-qlora")
     figures = {"device": device, "smoke": args.smoke,
                "unsloth_tokens_per_s": u and u["tokens_per_s"], "hf_qlora_tokens_per_s": h and h["tokens_per_s"],

@@ -37,3 +37,21 @@ def test_lora_on_bf16_linears_trains_in_fp32(tiny_model):
     loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
     assert loss.dtype == torch.float32 and all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable)
+
+
+def test_train_cpu_benchmark_runs_every_path_from_random_weights(tiny_model, iu_xray):
+    """benchmarks/train_cpu.py end to end on the tiny model's architecture (--random-weights: how it runs on a
+    machine that lacks the weights), with the issue's JSON names; the head path's losses are the reference's."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "train_cpu.py"
+    done = subprocess.run([sys.executable, str(script), "--random-weights", "--model", str(tiny_model), "--data",
+                           str(iu_xray), "--rows", "8", "--batch-size", "2", "--steps", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"baseline_tokens_per_s", "tokens_per_s", "speedup", "max_loss_diff"} <= figures.keys()
+    assert figures["random_weights"] and figures["head_max_loss_diff"] < 1e-4 and figures["tokens_per_s"] > 0
