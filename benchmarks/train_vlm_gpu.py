@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "llava-next-7b-random"))
     parser.add_argument("--images", default=str(ROOT.parent / "shared/data/iu_xray_images_sample"))
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model, hf-qlora only: the code path, not speed")
+    parser.add_argument("--backends", default="hf-qlora,unsloth", help="comma-separated, run in this order")
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: run one backend in this process
     args = parser.parse_args()
     model_dir = Path(args.model_dir)
@@ -103,7 +104,7 @@ def main() -> None:
     else:
         build_tiny_llava(model_dir, vision=CLIP_L_336, text=MISTRAL_7B, grid=GRID, device="cuda")
         torch.cuda.empty_cache()
-        device, backends = torch.cuda.get_device_name(0), ("hf-qlora", "unsloth")
+        device, backends = torch.cuda.get_device_name(0), tuple(args.backends.split(","))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
            **({"RADREPORT_QLORA_ON_CPU": "1"} if args.smoke else {})}
     results, failures = {}, {"unsloth": "not run: Unsloth needs an NVIDIA GPU"} if args.smoke else {}
