@@ -4,6 +4,7 @@ tokens), same batch and LoRA.
 
     pip install '.[gpu]'        # beside the base dependencies
     python benchmarks/train_gpu.py [--steps 30] [--warmup 3] [--batch-size 8] [--model-dir /tmp/llama3-8b-random]
+        [--backends unsloth,hf-qlora] [--backend-timeout SECONDS]
     python benchmarks/train_gpu.py --smoke      # the same code on CPU: tiny Llama, hf-qlora in 4-bit for real
 
 Each backend runs in its own process on one device (Unsloth is imported first there: it patches trl, transformers
