@@ -1,6 +1,8 @@
 """Stores a CheckpointSet (LoRA adapters of every checkpoint, tokenizer, manifest) in the artifact store."""
 
 import os
+import shutil
+import weakref
 
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
@@ -20,7 +22,9 @@ class CheckpointSetMaterializer(BaseMaterializer):
     def load(self, data_type: type) -> CheckpointSet:
         with self.get_temporary_directory(delete_at_exit=False, delete_after_step_execution=False) as local:
             io_utils.copy_dir(self.uri, local, overwrite=True)
-        return CheckpointSet(local)
+        checkpoints = CheckpointSet(local)
+        weakref.finalize(checkpoints, shutil.rmtree, local, True)  # the copy lives as long as the object, in a step or not
+        return checkpoints
 
     def extract_metadata(self, data: CheckpointSet) -> dict:
         manifest = data.manifest

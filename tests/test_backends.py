@@ -55,3 +55,14 @@ def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command)
                           capture_output=True, text=True, timeout=300)
     assert "fake unsloth: recorded the import order" in done.stderr, done.stderr[-2000:]
     assert json.loads(report.read_text()) == []
+
+
+def test_a_4bit_model_pins_bitsandbytes_and_no_model_names_this_project():
+    import importlib.metadata as md
+
+    from radreport.registry.requirements import model_requirements
+
+    qlora = model_requirements({"summary": {"backend": "hf-qlora"}})
+    plain = model_requirements({"summary": {"backend": "cpu-lora"}})
+    assert f"bitsandbytes=={md.version('bitsandbytes')}" in qlora and not any("bitsandbytes" in r for r in plain)
+    assert not any(r.split("==")[0] == "radreport" for r in qlora + plain)

@@ -258,6 +258,89 @@ def test_the_champion_is_an_mlflow_model_that_loads_predicts_and_serves(stack, t
         server.wait(30)
 
 
+# Run in a fresh process that cannot import the checkout's `radreport` (the editable install's finder removed, the
+# working directory elsewhere): the model must bring its own code. Prints the distributions whose modules it imported.
+LOAD_WITHOUT_THE_PROJECT = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path = [p for p in sys.path if p not in ("", "{root}")]
+try:
+    import radreport
+    raise SystemExit("radreport importable outside the model: " + str(radreport.__path__))
+except ImportError:
+    pass
+import json, importlib.metadata as md, mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/radreport-test@champion")
+print(json.dumps(model.predict(pd.DataFrame({{"findings": ["The lungs are clear."]}}), params={{"max_new_tokens": 2}})))
+print(model.unwrap_python_model().files.name)
+owners = md.packages_distributions()
+top = {{name.split(".")[0] for name in sys.modules}}
+print(json.dumps(sorted({{d for name in top for d in owners.get(name, [])}})))
+"""
+
+
+# Imported only because they happen to be installed here (`try: import x` in peft, httpcore, urllib3, starlette,
+# mlflow's tracing): the model loads and predicts without them.
+SOFT_IMPORTS = {"bitsandbytes", "dill", "opentelemetry-instrumentation", "opentelemetry-instrumentation-logging",
+                "outcome", "pysocks", "python-multipart", "sniffio", "sortedcontainers", "trio"}
+
+
+def distribution_closure(names: set[str]) -> set[str]:
+    """Every distribution the named ones require, transitively (as installed here)."""
+    import importlib.metadata as md
+    import re
+
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            todo += [Requirement(r).name for r in md.requires(name) or [] if "extra ==" not in r]
+        except md.PackageNotFoundError:
+            pass
+    return seen
+
+
+def test_the_registered_model_carries_its_code_and_pins_every_requirement(stack, tmp_path):
+    """Nothing a loader installs from the requirements may be a stranger's package (`radreport` on PyPI is another
+    project) or a version other than the one that logged it; the model loads and predicts without the checkout, and
+    leaves no copy of itself behind."""
+    import importlib.metadata as md
+    import json
+    import re
+    import subprocess
+    import sys
+
+    import mlflow
+
+    from ops.stack import tracking_uri
+
+    champion = registry().get_registered_model("radreport-test").aliases["champion"]
+    source = registry().get_model_version("radreport-test", champion).source
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp_path),
+                                                     tracking_uri=tracking_uri()))
+    lines = [line for line in (local / "requirements.txt").read_text().splitlines() if line.strip()]
+    pins = dict(line.split("==") for line in lines)
+    assert all("==" in line for line in lines) and "radreport" not in pins
+    assert {name: md.version(name) for name in pins} == pins  # each pinned to the version installed here
+    assert (local / "code" / "radreport" / "serving" / "models.py").exists()
+
+    script = LOAD_WITHOUT_THE_PROJECT.format(root=ROOT)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri()})
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted, files, imported = done.stdout.strip().splitlines()[-3:]
+    assert len(json.loads(predicted)) == 1
+    assert not Path(files).exists()  # the load's copy of the adapter went with the process
+    normalise = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
+    uncovered = {normalise(d) for d in json.loads(imported)} - distribution_closure(set(pins)) - SOFT_IMPORTS - {"radreport"}
+    assert not uncovered, f"imported by the model but not in its requirements: {sorted(uncovered)}"
+
+
 def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     import httpx
     import openai

@@ -255,3 +255,27 @@ def test_the_4bit_load_keeps_the_vision_tower_and_projector_in_full_precision(ti
     assert not [n for n in four_bit if "vision_tower" in n or "multi_modal_projector" in n]
     full, _ = load_for_training("cpu-lora", VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora"))
     assert trainable_share(model) == pytest.approx(trainable_share(full))  # 4-bit weights counted unpacked
+
+
+def test_the_pyfunc_model_refuses_an_image_over_the_pixel_limit_before_decoding_it():
+    """A small PNG declaring 12000x12000 (900 MB once decoded): refused from its header, naming the image."""
+    import base64
+    import io
+    import struct
+    import zlib
+
+    from mlflow.exceptions import MlflowException
+    from PIL import Image
+
+    from radreport.registry.mlflow_pyfunc import checked_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12000, 12000, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 12001 * 10)) + chunk(b"IEND", b"")
+    with pytest.raises(MlflowException, match=r"images\[0\]\[1\]: .*limit of 60 megapixels"):
+        checked_image(base64.b64encode(bomb).decode(), "images[0][1]")
+    small = io.BytesIO()
+    Image.new("L", (8, 8)).save(small, format="PNG")
+    assert checked_image(base64.b64encode(small.getvalue()).decode(), "images[0][0]") == small.getvalue()

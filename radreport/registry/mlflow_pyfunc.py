@@ -9,6 +9,7 @@ embedded Gemma from its installed package, a local folder), never copied into th
 """
 
 import base64
+import io
 import tempfile
 from pathlib import Path
 
@@ -23,7 +24,8 @@ class RadreportModel(PythonModel):
         from radreport.serving.models import CheckpointModel
 
         bundle = Path(context.artifacts["adapter"])
-        self.model = CheckpointModel(checkpoint_from_bundle(bundle, Path(tempfile.mkdtemp(prefix="radreport-pyfunc-"))))
+        self.files = tempfile.TemporaryDirectory(prefix="radreport-pyfunc-")  # removed with the model, not left behind
+        self.model = CheckpointModel(checkpoint_from_bundle(bundle, Path(self.files.name)))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> list[str]:
         """One text per row: an impression for a `findings` text, or for an image model a region-structured report
@@ -36,10 +38,28 @@ class RadreportModel(PythonModel):
             studies = []
             for row, images in enumerate(model_input["images"]):
                 paths = [Path(tmp) / f"{row}-{i}" for i in range(len(images))]
-                for path, data in zip(paths, images):
-                    path.write_bytes(base64.b64decode(data, validate=True))
+                for i, (path, data) in enumerate(zip(paths, images)):
+                    path.write_bytes(checked_image(data, f"images[{row}][{i}]"))
                 studies.append([str(p) for p in paths])
             return self.model.generate(studies, 1, max_new_tokens)
+
+
+def checked_image(data: str, where: str) -> bytes:
+    """The decoded bytes of one base64 image, refused (naming it) when it is not a PNG or JPEG within the size
+    limit of /v1/report: the header is read before any pixel is decoded."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    from radreport.vision.images import image_fault
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise MlflowException(f"{where}: not base64", INVALID_PARAMETER_VALUE) from None
+    fault = image_fault(io.BytesIO(raw))
+    if fault:
+        raise MlflowException(f"{where}: {fault}", INVALID_PARAMETER_VALUE)
+    return raw
 
 
 mlflow.models.set_model(RadreportModel())

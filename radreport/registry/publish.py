@@ -16,6 +16,7 @@ from radreport.config import PromotionConfig
 from radreport.training.export import export_adapter
 from radreport.registry.gate import gate_version
 from radreport.registry.model_card import model_card
+from radreport.registry.requirements import PACKAGE_DIR, model_requirements
 from radreport.registry.tags import decision_of, score_tags
 
 EXAMPLE_FINDINGS = "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."
@@ -27,7 +28,8 @@ def adapter_sha256(adapter_dir: Path) -> str:
 
 def log_pyfunc(checkpoints: CheckpointSet, step: int, model_name: str, tags: dict):
     """Log the checkpoint to the active run as an MLflow pyfunc model (radreport/registry/mlflow_pyfunc.py, models from code)
-    with its signature, an input example and the model card as README.md; returns the LoggedModel."""
+    with its signature, an input example, the model card as README.md, the `radreport` package as its code and its
+    requirements pinned (requirements.py); returns the LoggedModel."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -46,7 +48,7 @@ def log_pyfunc(checkpoints: CheckpointSet, step: int, model_name: str, tags: dic
             name="model", python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
             artifacts={"adapter": str(adapter), "model_card": str(Path(tmp) / "README.md")}, signature=signature,
             input_example=None if takes_images else pd.DataFrame({"findings": [EXAMPLE_FINDINGS]}),
-            pip_requirements=[f"mlflow=={mlflow.__version__}", "torch", "transformers", "peft", "radreport"])
+            code_paths=[str(PACKAGE_DIR)], pip_requirements=model_requirements(checkpoints.manifest))
     return mlflow.get_logged_model(info.model_id)
 
 
