@@ -2,7 +2,8 @@
 
 Each runs as a child process in its own process group, so stopping it stops its workers too.
 The ZenML server reads the client's SQLite store directly (the client stays on it, unlike `zenml login --local`,
-which would repoint the client at the server)."""
+which would repoint the client at the server). It has no auth, so it runs behind ops/loopback_guard.py: loopback
+Host names only, no cross-origin requests."""
 
 import os
 import signal
@@ -13,6 +14,8 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ops.env import PROJECT_ROOT
 
 HOST = "127.0.0.1"
 
@@ -42,9 +45,12 @@ def zenml_dashboard(port: int) -> Server:
     env = {"ZENML_SERVER": "true", "ZENML_SERVER_DEPLOYMENT_TYPE": "local", "ZENML_SERVER_AUTH_SCHEME": "NO_AUTH",
            "ZENML_SERVER_AUTO_ACTIVATE": "True", "ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS": "true",
            "ZENML_DISABLE_DATABASE_MIGRATION": "True",  # the client migrated it; two migrators would race
-           "ZENML_LOCAL_STORES_PATH": str(config / "local_stores")}
-    return Server("ZenML dashboard", [sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
-                                      "--host", HOST, "--port", str(port), "--log-level", "warning"], port, env)
+           "ZENML_LOCAL_STORES_PATH": str(config / "local_stores"),
+           "ZENML_SERVER_CORS_ALLOW_ORIGINS": f"http://{HOST}:{port}",  # never "*", ZenML's default
+           "RADREPORT_GUARD_PORT": str(port)}
+    return Server("ZenML dashboard", [sys.executable, "-m", "uvicorn", "ops.loopback_guard:zenml_app", "--factory",
+                                      "--app-dir", str(PROJECT_ROOT), "--host", HOST, "--port", str(port),
+                                      "--log-level", "warning"], port, env)
 
 
 def wait_until_up(server: Server, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:

@@ -415,6 +415,33 @@ def test_dashboards_serve_the_runs_metrics_and_champion(stack, browser, tmp_path
         WebDriverWait(browser, 60).until(lambda _: "Intended use" in body.text and "Limitations" in body.text)
 
 
+def test_the_zenml_dashboard_answers_no_foreign_host_or_origin(stack, tmp_path):
+    """Any web page the user visits could otherwise read report artifacts from the unauthenticated local server
+    (cross-origin, or through DNS rebinding with a foreign Host) and mint download tokens."""
+    import httpx
+
+    from ops.dashboard import running, zenml_dashboard
+
+    artifact = latest_run().steps["export_human_eval"].outputs["rater_sheet"][0].id
+    zenml = zenml_dashboard(free_port())
+    visualize = f"{zenml.url}/api/v1/artifact_versions/{artifact}/visualize?index=0"
+    token = f"{zenml.url}/api/v1/artifact_versions/{artifact}/download-token"
+    port = zenml.port
+    with running([zenml], tmp_path / "logs"):
+        assert httpx.get(visualize, timeout=30).status_code == 200  # the route serves the artifact's text to itself
+        attacks = {
+            "foreign origin": httpx.get(visualize, headers={"Origin": "https://evil.example"}, timeout=30),
+            "foreign host": httpx.get(visualize, headers={"Host": f"evil.example:{port}"}, timeout=30),
+            "token, foreign origin": httpx.get(token, headers={"Origin": "https://evil.example"}, timeout=30),
+            "token, foreign host": httpx.get(token, headers={"Host": f"evil.example:{port}"}, timeout=30),
+            "preflight": httpx.options(visualize, timeout=30, headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}),
+        }
+        assert {name: r.status_code for name, r in attacks.items()} == dict.fromkeys(attacks, 403)
+        assert not any("access-control-allow-origin" in r.headers for r in attacks.values())
+        assert all(len(r.content) < 100 for r in attacks.values())  # a reason, no data
+
+
 def test_export_the_adapter_a_merged_model_and_refuse_a_4bit_base(stack, tiny_model, tmp_path, capsys):
     import json
     import shutil
