@@ -28,6 +28,7 @@ def run_pipeline(config, schedule=None, zenml_config: str | None = None):
     registration on an orchestrator that runs schedules."""
     from radreport.ingest import source_fingerprint
     from radreport.paths import exports
+    from radreport.registry.names import inside
 
     model_name = model_name_of(config)
     prepare_backend(config.train.backend)  # Unsloth, when it is the backend, before the pipeline imports trl
@@ -42,7 +43,7 @@ def run_pipeline(config, schedule=None, zenml_config: str | None = None):
     pipeline = (vision_pipeline if of_config(config) is IMAGE else training_pipeline).with_options(
         model=Model(name=model_name, description="radreport LoRA adapter"), schedule=schedule, config_path=zenml_config)
     try:
-        return pipeline(config, source_fingerprint(config.data.path), model_name, str(exports() / model_name))
+        return pipeline(config, source_fingerprint(config.data.path), model_name, str(inside(exports(), model_name)))
     except RuntimeError as err:  # ZenML's "Pipeline run has failed": say which step and why, in one line
         raise PipelineFailed(failure_of_last_run() or str(err)) from err
 

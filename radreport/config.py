@@ -14,6 +14,7 @@ from radreport.errors import RadreportError
 from radreport.formatting import TASKS
 from radreport.imaging import PROMPT_NAMES, modality_name
 from radreport.metrics.names import METRIC_NAMES
+from radreport.registry.names import name_problem
 from radreport.structuring.prompt import SEED_PROMPT
 
 class Section(BaseModel):
@@ -262,6 +263,13 @@ class PromotionConfig(Section):
     significance: Optional[float] = Field(None, gt=0, lt=1, description=(
         "When set, beating the champion on `metric` must also be significant at this level (paired approximate "
         "randomisation on the same held-out examples); otherwise a win within noise does not promote."))
+
+    @field_validator("model_name")
+    @classmethod
+    def plain_name(cls, name: Optional[str]) -> Optional[str]:
+        if name is not None and (problem := name_problem(name)):
+            raise ValueError(f"{problem} (it names folders on disk)")
+        return name
 
 
 class PipelineConfig(Section):

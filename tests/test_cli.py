@@ -53,3 +53,35 @@ def test_a_core_error_is_one_line_and_a_non_zero_exit(tmp_path):
     with pytest.raises(SystemExit, match=r"^data .*missing.jsonl: no such file or folder$"):
         main(["train", "--config", "configs/demo.yaml", "--data", str(tmp_path / "missing.jsonl"),
               "--out", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("name, version, message", [
+    ("../../victim", "1", r"model name '\.\./\.\./victim' may not contain '/'"),
+    ("..", "1", r"model name '\.\.' may not contain"),
+    ("radreport-nothing", "1", r"radreport-nothing v1: no such registered version"),
+    ("radreport-nothing", "1x", r"model version '1x' is not a version number"),
+])
+def test_serve_checks_the_name_and_version_before_touching_the_disk(name, version, message):
+    """`serve --name ../../victim` once removed <home>/../../victim-v1 before any registry lookup."""
+    from radreport.paths import home
+
+    victim = home() / "serving" / f"{name}-v{version}"
+    victim.mkdir(parents=True, exist_ok=True)
+    (victim / "keep.txt").write_text("not radreport's")
+    try:
+        with pytest.raises(SystemExit, match=message):
+            main(["serve", "--name", name, "--version", version])
+        assert (victim / "keep.txt").read_text() == "not radreport's"
+    finally:
+        (victim / "keep.txt").unlink()
+
+
+def test_a_folder_radreport_did_not_write_is_never_cleared(tmp_path):
+    from radreport.serving.models import fetch_whole
+
+    foreign = tmp_path / "radreport-test-v1"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("x")
+    with pytest.raises(RadreportError, match="exists and was not written by radreport"):
+        fetch_whole(None, "radreport-test", 1, foreign)
+    assert (foreign / "keep.txt").exists()

@@ -39,6 +39,7 @@ def test_every_shipped_config_gates_against_the_baselines(path):
     ("train: {lora_r: true}\n", "train.lora_r: Value error, expected a number, got true/false"),
     ("promotion: {floors: {rougeL: .nan}}\n", "promotion.floors.rougeL: Input should be a finite number"),
     ("promotion: {floors: {rougeL: true}}\n", "promotion.floors: Value error, rougeL: expected a number"),
+    ("promotion: {model_name: ../../x}\n", "promotion.model_name: Value error, may not contain '/'"),
     ("train: {lora_r: 0, learning_rate: x}\n", "train.lora_r: Input should be greater than 0\n.*train.learning_rate"),
 ])
 def test_bad_configs_fail_naming_every_field_not_with_a_traceback(tmp_path, text, message):

@@ -346,12 +346,14 @@ def test_serve_answers_over_loopback_and_survives_bad_requests(stack):
     import openai
 
     from radreport.paths import home
+    from radreport.serving.models import MARKER
 
     champion = registry().get_registered_model("radreport-test").aliases["champion"]
     leftover = home() / "serving" / f"radreport-test-v{champion}"
     if not (leftover / "manifest.json").exists():  # a download that died half-way, as a killed server leaves it
         (leftover / "step-1").mkdir(parents=True, exist_ok=True)
         (leftover / "tokenizer").mkdir(exist_ok=True)
+        (leftover / MARKER).write_text("radreport-test\n")  # what radreport writes first into each download
     with serving("--name", "radreport-test", "--max-batch", "4", "--max-chars", "500") as (url, health):
         assert health.json() == {"status": "ok", "model": "radreport-test", "version": int(champion),
                                  "task": "findings_to_impression"}

@@ -85,8 +85,11 @@ def packet_image_names(case_id: str, images: str) -> list[str]:
 
 def copy_packet_images(key: pd.DataFrame, out_dir: Path) -> None:
     """The key's source images copied to the names the sheet shows; an earlier packet's images are removed."""
-    shutil.rmtree(out_dir / "images", ignore_errors=True)
-    (out_dir / "images").mkdir(parents=True)
+    images = out_dir / "images"
+    if images.is_symlink():
+        raise RadreportError(f"{images} is a symbolic link: move it away")
+    shutil.rmtree(images, ignore_errors=True)
+    images.mkdir(parents=True)
     for row in key.itertuples(index=False):
         for name, source in zip(packet_image_names(row.case_id, row.images), json.loads(row.images)):
             shutil.copyfile(source, out_dir / name)

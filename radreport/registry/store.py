@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from radreport.errors import RadreportError
+from radreport.registry.names import check_model_name, check_version
 
 
 @dataclass
@@ -69,9 +70,15 @@ def model_exists(client: MlflowClient, name: str) -> bool:
 
 
 def resolve_version(client: MlflowClient, name: str, version: Optional[str]) -> int:
-    """A version number, or the champion's when none is given."""
+    """A version number that exists in the registry, or the champion's when none is given."""
+    check_model_name(name)
     if version:
-        return int(version)
+        number = check_version(version)
+        try:
+            client.get_model_version(name, str(number))
+        except MlflowException:
+            raise RadreportError(f"{name} v{number}: no such registered version") from None
+        return number
     champion = champion_version(client, name)
     if champion is None:
         raise RadreportError(f"{name}: no champion yet; name a version")

@@ -8,7 +8,8 @@ from radreport.errors import RadreportError
 from radreport.inference.generation import Completion
 from radreport.modality import TEXT, Modality, load_adapter, of_manifest
 from radreport.paths import home
-from radreport.registry.store import download_checkpoint
+from radreport.registry.names import inside
+from radreport.registry.store import download_checkpoint, resolve_version
 
 
 def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
@@ -31,17 +32,25 @@ def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
     return ids
 
 
+MARKER = ".radreport-download"  # written first into every folder fetch_whole creates
+
+
 def fetch_whole(client, name: str, version: int, local: Path) -> None:
     """Download into a private folder and rename it into place: an interrupted download never leaves a folder
-    that looks like a model (a leftover from one is cleared first)."""
+    that looks like a model. A leftover without a manifest is cleared only if radreport wrote it (its marker)."""
     import os
     import shutil
 
     local.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(local, ignore_errors=True)  # no manifest: a download that died before the rename existed
+    if local.exists() and not (local / "manifest.json").exists():
+        if not (local / MARKER).is_file() or local.is_symlink():
+            raise RadreportError(f"{local} exists and was not written by radreport: move it away")
+        shutil.rmtree(local)
     partial = local.parent / f".{local.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
+        partial.mkdir()
+        (partial / MARKER).write_text(f"{name} v{version}\n")
         download_checkpoint(client, name, version, partial)
         partial.rename(local)
     except OSError:
@@ -88,7 +97,8 @@ class RegisteredModel(CheckpointModel):
     def __init__(self, client, name: str, version: int):
         from radreport.training.checkpoints import CheckpointSet
 
-        local = home() / "serving" / f"{name}-v{version}"
+        version = resolve_version(client, name, str(version))  # a checked name and a real version, before the disk
+        local = inside(home() / "serving", f"{name}-v{version}")
         if not (local / "manifest.json").exists():
             fetch_whole(client, name, version, local)
         super().__init__(CheckpointSet(str(local)))
