@@ -29,6 +29,11 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
 	  apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
+# PostgreSQL for the team-stack test's MLflow server (Debian's; tests/team_servers.py starts it as `postgres`).
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends postgresql; }
+
 # crontab for `run.py schedule` (Debian's cron; entries install without the daemon running).
 cron:
 	command -v crontab >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends cron; }
@@ -38,7 +43,7 @@ setup: $(VENV)/.installed $(WORDNET)/lexnames
 demo: setup
 	$(PY) run.py run --config configs/demo.yaml $(ARGS)
 
-test: setup browser cron
+test: setup browser cron postgres
 	$(PY) -m pytest
 
-.PHONY: setup browser cron demo test
+.PHONY: setup browser cron postgres demo test

@@ -1,6 +1,7 @@
 """Data and workspace commands: ingest, score, data download, dashboard, stack."""
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -111,12 +112,21 @@ def download(dataset, out, url):
 @click.option("--mlflow-port", type=int, default=5000, show_default=True)
 @click.option("--zenml-port", type=int, default=8237, show_default=True)
 def dashboard(mlflow_port, zenml_port):
-    """The MLflow UI and the ZenML dashboard on 127.0.0.1; Ctrl-C stops both."""
+    """The MLflow UI and the ZenML dashboard on 127.0.0.1 for the embedded stores; Ctrl-C stops both. On a team
+    stack the servers already serve their own UIs: this names them."""
     from ops.dashboard import mlflow_ui, running, zenml_dashboard
-    from ops.stack import bootstrap
+    from ops.env import CLIENT_CHOICE
+    from ops.stack import bootstrap, mlflow_target
     from radreport.paths import home
 
     bootstrap()  # the server reads the client's store, so it must exist and be migrated first
+    target = mlflow_target()
+    if os.environ[CLIENT_CHOICE] != "embedded" or not target.tracking_uri.startswith("sqlite:"):
+        from zenml.client import Client
+
+        click.echo(f"a team stack: its servers serve the dashboards\nZenML   {Client().zen_store.url}\n"
+                   f"MLflow  {target.shown}")
+        return None
     servers = [mlflow_ui(mlflow_port), zenml_dashboard(zenml_port)]
     log_dir = home() / "logs"
     with running(servers, log_dir) as processes:
@@ -134,13 +144,30 @@ def dashboard(mlflow_port, zenml_port):
 
 
 @click.command()
-def stack():
-    """Create (idempotently) and show the local ZenML + MLflow stack."""
-    from ops.stack import bootstrap, tracking_uri
+@click.option("--local", is_flag=True, help="Create (idempotently) and activate the embedded stack, whatever is active.")
+def stack(local):
+    """Show the active ZenML stack and the MLflow store every command uses (the embedded stack is created and
+    activated only when the user has chosen none, or with --local)."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    from ops.env import CLIENT_CHOICE
+    from ops.stack import bootstrap, checked, mlflow_target, redacted
     from radreport.paths import home
 
-    name = bootstrap()
-    click.echo(f"stack {name} active; state in {home()}; MLflow tracking URI {tracking_uri()}")
+    name = bootstrap(local=local)
+    client = Client()
+    components = client.active_stack_model.components
+    orchestrator, artifacts = (components[kind][0] for kind in (StackComponentType.ORCHESTRATOR,
+                                                                 StackComponentType.ARTIFACT_STORE))
+    target = checked(mlflow_target())
+    click.echo(f"ZenML client     {os.environ[CLIENT_CHOICE]}: {redacted(client.zen_store.url)}")
+    click.echo(f"stack            {name}")
+    click.echo(f"orchestrator     {orchestrator.name} ({orchestrator.flavor_name})")
+    click.echo(f"artifact store   {artifacts.name} ({artifacts.flavor_name}): {artifacts.configuration.get('path', '?')}")
+    click.echo(f"MLflow tracking  {redacted(target.tracking_uri)}  (from {target.source})")
+    click.echo(f"MLflow registry  {redacted(target.registry_uri)}")
+    click.echo(f"state directory  {home()}")
     return name
 
 

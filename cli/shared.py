@@ -22,9 +22,11 @@ def client():
 
 def model_name(registry, name: str | None) -> str:
     """`name`, or the only registered model's when none is given."""
+    from radreport.registry.store import registered_models
+
     if name:
         return name
-    names = [m.name for m in registry.search_registered_models()]
+    names = [m.name for m in registered_models(registry)]
     if len(names) != 1:
         raise RadreportError("no registered models yet: run `python run.py run` first" if not names else
                              f"{len(names)} registered models ({', '.join(sorted(names))}): pass --name")

@@ -33,7 +33,7 @@ class Server:
 
 
 def mlflow_ui(port: int) -> Server:
-    from ops.stack import tracking_uri
+    from ops.stack import embedded_tracking_uri as tracking_uri
 
     return Server("MLflow UI", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri(),
                                 "--registry-store-uri", tracking_uri(), "--no-serve-artifacts",

@@ -5,6 +5,7 @@ import subprocess
 import mlflow
 
 from ops.env import PROJECT_ROOT
+from ops.stack import redacted
 
 
 def git_commit() -> str:
@@ -27,7 +28,7 @@ def link_runs() -> None:
     mlflow.set_tags({"zenml.pipeline_run_id": str(pipeline_run.id), "zenml.pipeline_run_name": pipeline_run.name,
                      "zenml.pipeline": context.pipeline.name, "git_commit": git_commit()})
     log_metadata({"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id,
-                  "mlflow_tracking_uri": mlflow.get_tracking_uri()})
+                  "mlflow_tracking_uri": redacted(mlflow.get_tracking_uri())})
 
 
 def zenml_run_id() -> str | None:
@@ -87,7 +88,7 @@ def mirror_stage(client, name: str, version: int, alias: str) -> str | None:
 def version_lineage(client, name: str, version: int) -> dict:
     """The chain from a registered version back to its data: MLflow run, data, structuring, training, evaluation,
     human evaluation, the ZenML run and its steps, and every decision on record."""
-    from radreport.registry.gate import decisions_of
+    from radreport.registry.audit import decisions_of
     from radreport.registry.tags import human_eval_of, metrics_of
 
     info = client.get_model_version(name, str(version))
@@ -106,7 +107,7 @@ def version_lineage(client, name: str, version: int) -> dict:
                      **{k.removeprefix("config.train."): v for k, v in sorted(run.data.params.items())
                         if k in {f"config.train.{p}" for p in ("lora_r", "learning_rate", "max_steps", "batch_size")}}},
         "evaluation": metrics_of(tags), "human_eval": human_eval_of(tags),
-        "zenml_run": None, "decisions": decisions_of(name, version),
+        "zenml_run": None, "decisions": decisions_of(client, name, version),
     }
     zenml_run = tags.get("zenml.pipeline_run_id")
     if zenml_run and zenml_run != "none":

@@ -5,14 +5,13 @@ import pandas as pd
 from zenml import step
 
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.vision.config import ImagesConfig
 from radreport.vision.images import attach_images as attach
 from radreport.vision.images import csv_image_index, iu_image_index
 
 
-@step(experiment_tracker=TRACKER)
+@step(experiment_tracker=True)
 def attach_images(structured: pd.DataFrame, images: ImagesConfig, data_path: str) -> tuple[
     Annotated[pd.DataFrame, "studies_with_images"], Annotated[pd.DataFrame, "image_quarantine"]
 ]:

@@ -10,7 +10,6 @@ from zenml.types import HTMLString
 
 from materializers.evaluation import EvaluationMaterializer
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import EvalConfig
 from radreport.evaluation.checkpoints import evaluate_checkpoints as evaluate
@@ -20,7 +19,7 @@ from radreport.evaluation.result import Evaluation
 from radreport.training.checkpoints import CheckpointSet
 
 
-@step(experiment_tracker=TRACKER, output_materializers={"evaluation": EvaluationMaterializer})
+@step(experiment_tracker=True, output_materializers={"evaluation": EvaluationMaterializer})
 def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, eval_config: EvalConfig) -> tuple[
     Annotated[Evaluation, "evaluation"], Annotated[HTMLString, "evaluation_report"]
 ]:

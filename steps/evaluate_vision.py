@@ -6,7 +6,6 @@ from zenml.types import HTMLString
 
 from materializers.evaluation import EvaluationMaterializer
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport.config import EvalConfig
 from radreport.evaluation.examples import log_examples
 from radreport.evaluation.images import evaluate_vision as evaluate
@@ -15,7 +14,7 @@ from radreport.training.checkpoints import CheckpointSet
 from steps.evaluate_checkpoints import report_html, summary_text
 
 
-@step(experiment_tracker=TRACKER, output_materializers={"evaluation": EvaluationMaterializer})
+@step(experiment_tracker=True, output_materializers={"evaluation": EvaluationMaterializer})
 def evaluate_vision(checkpoints: CheckpointSet, records: pd.DataFrame, eval_config: EvalConfig) -> tuple[
     Annotated[Evaluation, "evaluation"], Annotated[HTMLString, "evaluation_report"]
 ]:

@@ -5,7 +5,6 @@ import pandas as pd
 from zenml import step
 
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport.config import EvalConfig, HumanEvalConfig
 from radreport.evaluation.result import Evaluation
 from radreport.human_eval.form import publish_packet
@@ -14,7 +13,7 @@ from radreport.modality import load_adapter, of_manifest
 from radreport.training.checkpoints import CheckpointSet
 
 
-@step(experiment_tracker=TRACKER)
+@step(experiment_tracker=True)
 def export_human_eval(checkpoints: CheckpointSet, evaluation: Evaluation, records: pd.DataFrame,
                       human_eval: HumanEvalConfig, eval_config: EvalConfig, export_dir: str) -> tuple[
     Annotated[pd.DataFrame, "rater_sheet"], Annotated[pd.DataFrame, "unblinding_key"]

@@ -4,13 +4,12 @@ import pandas as pd
 from zenml import step
 
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import FormatConfig
 from radreport.formatting import alpaca_records
 
 
-@step(experiment_tracker=TRACKER)
+@step(experiment_tracker=True)
 def format_alpaca(structured: pd.DataFrame, format: FormatConfig) -> Annotated[pd.DataFrame, "alpaca_records"]:
     """Alpaca (instruction, input, output) records for the configured task."""
     link_runs()

@@ -4,12 +4,11 @@ import pandas as pd
 from zenml import step
 
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.vision.format import vision_records
 
 
-@step(experiment_tracker=TRACKER)
+@step(experiment_tracker=True)
 def format_conversations(studies: pd.DataFrame, prompt: str) -> Annotated[pd.DataFrame, "conversation_records"]:
     """Conversation records: the study's images and the prompt, answered by its region-structured findings."""
     link_runs()

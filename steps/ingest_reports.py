@@ -4,13 +4,12 @@ from zenml import step
 
 from materializers.report_table import IngestResultMaterializer
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import DataConfig
 from radreport.ingest import IngestResult, fingerprint, ingest
 
 
-@step(experiment_tracker=TRACKER, output_materializers={"ingested": IngestResultMaterializer})
+@step(experiment_tracker=True, output_materializers={"ingested": IngestResultMaterializer})
 def ingest_reports(data: DataConfig, source_fingerprint: str) -> tuple[
     Annotated[IngestResult, "ingested"], Annotated[str, "data_fingerprint"]
 ]:

@@ -5,7 +5,6 @@ from zenml import step
 
 from ops.lineage import (git_commit, link_runs, mirror_to_model_control_plane, record_metadata, record_model_metadata,
                          zenml_run_id)
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.training.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
@@ -14,7 +13,7 @@ from radreport.registry.publish import publish
 from radreport.registry.tags import not_applicable_tags
 
 
-@step(experiment_tracker=TRACKER, enable_cache=False)
+@step(experiment_tracker=True, enable_cache=False)
 def promote_model(checkpoints: CheckpointSet, evaluation: Evaluation, data_fingerprint: str,
                   promotion: PromotionConfig, model_name: str, run_config: dict) -> Annotated[dict, "promotion_decision"]:
     """Register the best checkpoint and set `champion` if the gate passes, else `challenger`; never cached,

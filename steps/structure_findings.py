@@ -6,14 +6,13 @@ from zenml import step
 from zenml.types import HTMLString
 
 from ops.lineage import link_runs, record_metadata
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.config import StructuringConfig
 from radreport.ingest import IngestResult
 from radreport.structuring.reports import structure_reports
 
 
-@step(experiment_tracker=TRACKER)
+@step(experiment_tracker=True)
 def structure_findings(ingested: IngestResult, structuring: StructuringConfig, schemes_digest: str) -> tuple[
     Annotated[pd.DataFrame, "structured_reports"], Annotated[HTMLString, "structuring_summary"]
 ]:

@@ -7,14 +7,13 @@ from zenml import step
 
 from materializers.checkpoints import CheckpointSetMaterializer
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.training.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.training.lora import train_lora as train
 
 
-@step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)
+@step(experiment_tracker=True, output_materializers=CheckpointSetMaterializer)
 def train_lora(records: pd.DataFrame, train_config: TrainConfig, task: str) -> Annotated[CheckpointSet, "checkpoints"]:
     """LoRA fine-tuning of the base model on the train split; every checkpoint's adapter is kept."""
     link_runs()

@@ -7,14 +7,13 @@ from zenml import step
 
 from materializers.checkpoints import CheckpointSetMaterializer
 from ops.lineage import link_runs
-from ops.stack import TRACKER
 from radreport import tracking
 from radreport.training.checkpoints import CheckpointSet
 from radreport.vision.config import VisionTrainConfig
 from radreport.vision.training import train_vision_lora
 
 
-@step(experiment_tracker=TRACKER, output_materializers=CheckpointSetMaterializer)
+@step(experiment_tracker=True, output_materializers=CheckpointSetMaterializer)
 def train_vision(records: pd.DataFrame, train_config: VisionTrainConfig) -> Annotated[CheckpointSet, "checkpoints"]:
     """QLoRA on the language model of a LLaVA-style model; the adapter with the lowest validation loss is kept."""
     link_runs()

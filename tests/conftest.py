@@ -8,8 +8,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops.env import configure  # noqa: E402
+from ops.env import CLIENT_CHOICE, configure  # noqa: E402
 
+# The suite runs on its own embedded stores, whatever ZenML client or MLflow server the developer has chosen
+# (tests/test_team_stack.py starts real servers and points its own processes at them).
+for variable in ("ZENML_STORE_URL", "ZENML_STORE_USERNAME", "ZENML_STORE_PASSWORD", "MLFLOW_TRACKING_URI",
+                 "MLFLOW_REGISTRY_URI"):
+    os.environ.pop(variable, None)
+os.environ[CLIENT_CHOICE] = "embedded"
 HOME = configure(tempfile.mkdtemp(prefix="radreport-test-"))
 # The embedded model's one-time conversion is shared across test sessions on one machine.
 os.environ.setdefault("RADREPORT_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "radreport-model-cache"))

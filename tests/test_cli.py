@@ -85,3 +85,16 @@ def test_a_folder_radreport_did_not_write_is_never_cleared(tmp_path):
     with pytest.raises(RadreportError, match="exists and was not written by radreport"):
         fetch_whole(None, "radreport-test", 1, foreign)
     assert (foreign / "keep.txt").exists()
+
+
+def test_models_lists_every_model_when_a_name_holds_quotes(tmp_path):
+    """A name with `'` once broke `run.py models` for every model (its filter string was built by an f-string)."""
+    from radreport.registry.store import list_versions
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    names = ["plain", "it's", 'say "hi"', "both ' and \""]
+    for name in names:
+        client.create_registered_model(name)
+        client.create_model_version(name, source=str(tmp_path))
+    assert sorted(name for name, _ in list_versions(client)) == sorted(names)

@@ -7,6 +7,7 @@ from mlflow import MlflowClient
 
 from radreport.errors import RadreportError
 from radreport.registry import gate
+from radreport.registry.audit import decisions_of, entries
 from radreport.config import PromotionConfig
 
 NAME = "radreport-gate-test"
@@ -15,7 +16,6 @@ POLICY = PromotionConfig(floors={"rougeL": 0.1}, margins={"rougeL": 0.0}, beat_b
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
-    monkeypatch.setattr(gate, "audit_log", lambda: tmp_path / "audit" / "promotions.jsonl")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model(NAME)
@@ -25,8 +25,8 @@ def client(tmp_path, monkeypatch):
     return client
 
 
-def audit() -> list[dict]:
-    return [json.loads(line) for line in gate.audit_log().read_text().splitlines()]
+def audit(client) -> list[dict]:
+    return entries(client, NAME)
 
 
 def aliases(client) -> dict:
@@ -46,7 +46,7 @@ def test_a_death_after_the_alias_moved_is_settled_and_rollback_trusts_the_regist
     assert aliases(client)["champion"] == 2 and gate.PENDING_TAG in client.get_registered_model(NAME).tags
     monkeypatch.setattr(gate, "record", real_record)
     entry = gate.rollback(client, NAME, "test", "v2 misbehaves")
-    settled = [e for e in audit() if e["action"] == "settle"]
+    settled = [e for e in audit(client) if e["action"] == "settle"]
     assert len(settled) == 1 and settled[0]["result"] == "champion" and "died after moving champion" in settled[0]["reason"]
     assert entry["version"] == 1 and aliases(client) == {"champion": 1, "challenger": 2}
     assert gate.champion_history(client, NAME) == [1]
@@ -60,7 +60,7 @@ def test_a_death_before_the_alias_moved_leaves_the_registry_as_it_was(client, mo
         gate.gate_version(client, NAME, 2, POLICY, "test")
     monkeypatch.undo()
     entry = gate.gate_version(client, NAME, 3, POLICY, "test")  # the next decision settles the intent first
-    settle = next(e for e in audit() if e["action"] == "settle")
+    settle = next(e for e in audit(client) if e["action"] == "settle")
     assert settle["result"] == "not applied" and settle["version"] == 2
     assert entry["result"] == "champion" and entry["champion_version"] == 1 and aliases(client)["champion"] == 3
     assert gate.champion_history(client, NAME) == [1, 3]
@@ -131,3 +131,33 @@ def test_an_mlflow_model_and_a_bundle_registered_before_both_download(tmp_path):
     assert adapter_bundle(old) == old and adapter_bundle(new) == new / "artifacts" / "adapter"
     with pytest.raises(RadreportError, match="re-register the version"):
         adapter_bundle(neither)
+
+
+def test_the_audit_trail_lives_in_the_registry_and_a_local_log_moves_in_once(client, tmp_path, monkeypatch):
+    old = tmp_path / "audit" / "promotions.jsonl"
+    old.parent.mkdir()
+    old.write_text(json.dumps({"time": "2026-01-01T00:00:00+00:00", "model": NAME, "version": 1, "action": "gate",
+                               "result": "challenger", "reason": "from before", "by": "someone"}) + "\n")
+    monkeypatch.setattr(gate, "local_audit_log", lambda: old)
+    gate.gate_version(client, NAME, 1, POLICY, "test")
+    gate.gate_version(client, NAME, 2, POLICY, "test")
+    trail = audit(client)
+    assert trail[0]["reason"] == "from before" and trail[0]["migrated_from"] == str(old)
+    assert [(e["action"], e["version"]) for e in trail[1:] if e["action"] != "intent"] == [("gate", 1), ("gate", 2)]
+    assert not old.exists() and old.with_name("promotions.jsonl.migrated").exists()
+    assert [e["reason"] for e in decisions_of(client, NAME, 1)] == ["from before", trail[2]["reason"]]
+
+
+def test_a_decision_waits_for_the_registry_lock_and_takes_over_a_stale_one(client):
+    from radreport.registry.lock import decision_lock, lock_name
+    from radreport.registry.store import registered_models
+
+    with decision_lock(client, NAME, "alice@a"):
+        assert [m.name for m in registered_models(client)] == [NAME]  # the lock is no model to list
+        with pytest.raises(RadreportError, match=r"another decision holds the registry's decision lock \(alice@a\)"):
+            with decision_lock(client, NAME, "bob@b", wait_s=0.5):
+                pass
+        with decision_lock(client, NAME, "carol@c", stale_after_s=0):  # alice died: taken over
+            pass
+    with pytest.raises(Exception):
+        client.get_registered_model(lock_name(NAME))  # released

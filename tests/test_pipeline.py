@@ -114,13 +114,13 @@ def test_human_eval_sheet_is_blinded(stack):
 def test_significance_rule_compares_per_example_scores_of_both_runs(stack, tmp_path):
     import json
 
-    from radreport.registry.gate import audit_log
+    from radreport.registry.audit import entries
 
     model = registry().get_registered_model("radreport-test")
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({"promotion": {"floors": {}, "margins": {"rougeL": 1.0}, "significance": 0.05}}))
     main(["promote", str(model.aliases["challenger"]), "--name", "radreport-test", "--config", str(policy)])
-    entry = json.loads(audit_log().read_text().splitlines()[-1])
+    entry = entries(registry(), "radreport-test")[-1]
     check = next(c for c in entry["checks"] if "significance" in c)
     assert "p=not comparable" not in check and entry["result"] == "challenger"  # same examples, no real difference
 
@@ -128,7 +128,7 @@ def test_significance_rule_compares_per_example_scores_of_both_runs(stack, tmp_p
 def test_promote_force_and_rollback_are_on_record(stack, capsys):
     import json
 
-    from radreport.registry.gate import audit_log
+    from radreport.registry.audit import entries
 
     model = registry().get_registered_model("radreport-test")
     champion, challenger = int(model.aliases["champion"]), int(model.aliases["challenger"])
@@ -139,11 +139,11 @@ def test_promote_force_and_rollback_are_on_record(stack, capsys):
     main(["rollback", "--name", "radreport-test", "--reason", "regression found"])
     model = registry().get_registered_model("radreport-test")
     assert model.aliases["champion"] == champion and model.aliases["challenger"] == challenger
-    entries = [json.loads(line) for line in audit_log().read_text().splitlines()]
-    assert [e["action"] for e in entries[-2:]] == ["force", "rollback"]
-    assert entries[-2]["reason"] == "forced: radiologist sign-off" and entries[-2]["by"]
-    assert entries[-1]["reason"].startswith(f"rollback from v{challenger}")
-    assert {"gate", "force", "rollback"} <= {e["action"] for e in entries}
+    trail = [e for e in entries(registry(), "radreport-test") if e["action"] != "intent"]
+    assert [e["action"] for e in trail[-2:]] == ["force", "rollback"]
+    assert trail[-2]["reason"] == "forced: radiologist sign-off" and trail[-2]["by"]
+    assert trail[-1]["reason"].startswith(f"rollback from v{challenger}")
+    assert {"gate", "force", "rollback"} <= {e["action"] for e in trail}
 
 
 def test_two_promotions_at_once_leave_one_consistent_champion(stack):
@@ -152,16 +152,16 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack):
     import subprocess
     import sys
 
-    from radreport.registry.gate import audit_log, champion_history
+    from radreport.registry.audit import entries as trail
+    from radreport.registry.gate import champion_history
 
-    before = len(audit_log().read_text().splitlines())
+    before = len(trail(registry(), "radreport-test"))
     versions = [v.version for v in registry().search_model_versions("name='radreport-test'")]
     procs = [subprocess.Popen([sys.executable, "run.py", "promote", str(v), "--name", "radreport-test", "--force",
                                "--reason", f"race {v}"], cwd=ROOT, env=os.environ.copy())
              for v in versions[:2]]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    entries = [json.loads(line) for line in audit_log().read_text().splitlines()[before:]]
-    entries = [e for e in entries if e["action"] != "intent"]  # each decision writes its intent first
+    entries = [e for e in trail(registry(), "radreport-test")[before:] if e["action"] != "intent"]  # each decision writes its intent first
     assert len(entries) == 2 and all(e["result"] == "champion" for e in entries)
     model = registry().get_registered_model("radreport-test")
     winner = entries[-1]["version"]  # the later decision holds the alias, and history agrees
@@ -490,14 +490,14 @@ def test_ct_mri_recipe_trains_evaluates_per_region_and_gates_without_clinical_fi
                                 "beat_baselines": ["clinical_f1_micro"], "min_human_rating": None})
     path = tmp_path / "ct_mri.yaml"
     path.write_text(yaml.safe_dump(config))
-    from radreport.registry.gate import decisions_of
+    from radreport.registry.audit import decisions_of
 
     summary = main(["run", "--config", str(path)])
     assert summary.decision["alias"] == "champion" and "clinical_f1_micro" not in summary.scores.columns
     version = registry().get_model_version("radreport-ct-mri-test", "1")
     assert version.tags["metrics_not_applicable"].startswith("clinical_f1_micro")
     assert not any(key.startswith("metric.clinical") or key.endswith("abnormal_recall") for key in version.tags)
-    checks = decisions_of("radreport-ct-mri-test", 1)[-1]["checks"]
+    checks = decisions_of(registry(), "radreport-ct-mri-test", 1)[-1]["checks"]
     assert "skipped: baselines clinical_f1_micro, not applicable to the candidate's reports" in checks
     run = latest_run()
     evaluation = run.steps["evaluate_checkpoints"].outputs["evaluation"][0].load()

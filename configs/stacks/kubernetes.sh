@@ -12,15 +12,13 @@ REGISTRY=${REGISTRY:-europe-docker.pkg.dev/my-project/radreport}
 MLFLOW_URI=${MLFLOW_URI:-https://mlflow.example.org}
 
 zenml integration install kubernetes gcp mlflow -y  # s3 instead of gcp for AWS
-# Credentials live in ZenML secrets, never in config files or MLflow params.
-zenml secret create mlflow_auth --username="$MLFLOW_USERNAME" --password="$MLFLOW_PASSWORD"
 
 zenml artifact-store register radreport_bucket --flavor=gcp --path="$BUCKET"
 zenml container-registry register radreport_images --flavor=gcp --uri="$REGISTRY"
 zenml image-builder register radreport_builder --flavor=local
-zenml experiment-tracker register mlflow_tracker --flavor=mlflow --tracking_uri="$MLFLOW_URI" \
-  --tracking_username='{{mlflow_auth.username}}' --tracking_password='{{mlflow_auth.password}}'
-zenml model-registry register mlflow_registry --flavor=mlflow
+# The MLflow tracker and registry as on the team stack; credentials live in a ZenML secret (team.sh).
+source "$(dirname "$0")/team.sh"
+team_tracker
 zenml orchestrator register k8s --flavor=kubernetes --kubernetes_context="$CONTEXT" --kubernetes_namespace="$NAMESPACE"
 zenml step-operator register k8s_gpu --flavor=kubernetes --kubernetes_context="$CONTEXT" --kubernetes_namespace="$NAMESPACE"
 

@@ -1,15 +1,14 @@
-"""Promotion decisions applied to the MLflow registry: one at a time (a file lock), every one on record
-(version tags, the registered model's champion history, an append-only audit log, and the version's MLflow run).
+"""Promotion decisions applied to the MLflow registry: one at a time for every client of the registry (lock.py),
+every one on record (version tags, the registered model's champion history, the audit trail in the registry
+(audit.py), and the version's MLflow run).
 
 A decision survives a crash half-way: before the champion alias moves, an intent is written (a registered-model tag
 and an audit entry); after it moves, the alias is read back. The next decision or rollback finds an intent left by
 a process that died, settles it from what the registry really shows, and brings the history in line with the real
-alias. The file lock serialises processes sharing one state directory only: on a registry shared between machines,
-a compare-and-set (the champion is read again just before the alias moves, and the decision is dropped if it
-changed) catches a concurrent decision, and the README says how to keep decisions in one place.
+alias. A compare-and-set (the champion is read again just before the alias moves, and the decision is dropped if it
+changed) guards against a decider that took over a lock it thought stale.
 """
 
-import fcntl
 import getpass
 import json
 import logging
@@ -25,6 +24,8 @@ from mlflow.exceptions import MlflowException
 from radreport.config import PromotionConfig
 from radreport.errors import RadreportError
 from radreport.paths import home
+from radreport.registry import audit
+from radreport.registry.lock import decision_lock
 from radreport.registry.policy import Decision, decide
 from radreport.registry.store import champion_version
 from radreport.registry.tags import baselines_of, decision_tags, human_rating_of, metrics_of, not_applicable_of
@@ -38,7 +39,8 @@ class ChampionChanged(RadreportError):
     """The champion moved while a decision was being made (another process on a shared registry)."""
 
 
-def audit_log() -> Path:
+def local_audit_log() -> Path:
+    """Where a state directory kept its audit trail before the trail moved into the registry."""
     return home() / "audit" / "promotions.jsonl"
 
 
@@ -47,12 +49,10 @@ def actor() -> str:
 
 
 @contextmanager
-def registry_lock():
-    """Serialises decisions of all processes sharing this state directory."""
-    path = home() / "registry.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+def deciding(client: MlflowClient, name: str, by: str):
+    """Holds the registry's decision lock for `name`; a local audit log left from before moves in first."""
+    with decision_lock(client, name, by):
+        audit.migrate_local_log(client, local_audit_log())
         yield
 
 
@@ -91,7 +91,7 @@ def settle_pending(client: MlflowClient, name: str) -> Optional[dict]:
                         f"v{intent['version']}" if applied else
                         f"a decision by {intent['by']} at {intent['time']} died before moving {intent['alias']}; "
                         "the registry is as it was"), "intent": intent, "by": actor()}
-    append_audit(entry)
+    audit.append(client, name, entry)
     if applied:
         client.set_model_version_tag(name, str(intent["version"]), "gate.decision", intent["alias"])
     history = champion_history(client, name)
@@ -117,9 +117,9 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: int, expecte
     intent = {"action": "gate", "version": version, "alias": alias, "previous_champion": champion, "by": by,
               "time": now()}
     client.set_registered_model_tag(name, PENDING_TAG, json.dumps(intent))
-    append_audit({"time": intent["time"], "model": name, "version": version, "action": "intent", "result": alias,
-                  "reason": f"about to move {alias} to v{version} (champion v{champion})", "intent": intent,
-                  "by": by})
+    audit.append(client, name, {"time": intent["time"], "model": name, "version": version, "action": "intent",
+                                "result": alias, "reason": f"about to move {alias} to v{version} (champion v{champion})",
+                                "intent": intent, "by": by})
     model = client.get_registered_model(name)
     if alias == "champion" and int(model.aliases.get("challenger", -1)) == version:
         client.delete_registered_model_alias(name, "challenger")
@@ -135,12 +135,6 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def append_audit(entry: dict) -> None:
-    audit_log().parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_log(), "a") as log:
-        log.write(json.dumps(entry) + "\n")
-
-
 def record(client: MlflowClient, name: str, version: int, action: str, decision: Decision, by: str,
            candidate: dict, champion: Optional[dict], champion_number: Optional[int]) -> dict:
     entry = {"time": now(), "model": name, "version": version,
@@ -148,7 +142,7 @@ def record(client: MlflowClient, name: str, version: int, action: str, decision:
              "candidate": candidate, "champion_version": champion_number, "champion": champion, "by": by}
     for key, value in decision_tags(decision.alias, decision.reason, action, by, entry["time"], champion_number).items():
         client.set_model_version_tag(name, str(version), key, value)
-    append_audit(entry)
+    audit.append(client, name, entry)
     run_id = client.get_model_version(name, str(version)).run_id
     if run_id:
         client.log_text(run_id, json.dumps(entry, indent=2), f"audit/{entry['time'].replace(':', '')}-{action}-v{version}.json")
@@ -170,7 +164,7 @@ def refresh_card_quietly(client: MlflowClient, name: str, version: int) -> None:
 def gate_version(client: MlflowClient, name: str, version: int, policy: PromotionConfig, by: str,
                  force_reason: Optional[str] = None) -> dict:
     """Run the gate for one version (or force it with a recorded reason) and apply the alias."""
-    with registry_lock():
+    with deciding(client, name, by):
         settle_pending(client, name)
         tags = dict(client.get_model_version(name, str(version)).tags)
         candidate = metrics_of(tags)
@@ -218,7 +212,7 @@ def paired_p_value(client: MlflowClient, name: str, candidate: int, champion: in
 def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
     """Move `champion` back to the previous champion, on record. The history is first settled and reconciled with
     the real alias, so the version rolled back from is the one really serving."""
-    with registry_lock():
+    with deciding(client, name, by):
         settle_pending(client, name)
         history = reconciled_history(client, name)
         if len(history) < 2:
@@ -237,12 +231,3 @@ def rollback(client: MlflowClient, name: str, by: str, reason: str) -> dict:
                        metrics_of(client.get_model_version(name, str(previous)).tags), None, current)
         refresh_card_quietly(client, name, current)  # its card now says it was rolled back
         return entry
-
-
-def decisions_of(name: str, version: int) -> list[dict]:
-    """Every decision on record for one version, oldest first (an intent is followed by its decision or a settle
-    entry, so intents are left out)."""
-    if not audit_log().exists():
-        return []
-    entries = [json.loads(line) for line in audit_log().read_text().splitlines()]
-    return [e for e in entries if e["model"] == name and e["version"] == version and e["action"] != "intent"]

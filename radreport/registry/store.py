@@ -20,10 +20,14 @@ class VersionInfo:
 
 
 def ensure_model(client: MlflowClient, name: str) -> None:
+    """Create the registered model unless it exists; one created meanwhile by another client is no error."""
+    if model_exists(client, name):
+        return
     try:
-        client.get_registered_model(name)
-    except MlflowException:
         client.create_registered_model(name, description="radreport LoRA adapters; aliases: champion, challenger")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
 
 
 def champion_version(client: MlflowClient, name: str) -> Optional[VersionInfo]:
@@ -44,15 +48,32 @@ def register(client: MlflowClient, name: str, source: str, run_id: str, tags: di
 def list_versions(client: MlflowClient, name: Optional[str] = None) -> list[tuple[str, VersionInfo]]:
     """(model name, version) for every registered version, newest first."""
     rows = []
-    models = [client.get_registered_model(name)] if name else client.search_registered_models()
+    models = [client.get_registered_model(name)] if name else registered_models(client)
     for model in models:
         aliases_of = {}
         for alias, version in (model.aliases or {}).items():
             aliases_of.setdefault(int(version), []).append(alias)
-        for v in client.search_model_versions(f"name='{model.name}'"):
+        for v in versions_of(client, model.name):
             rows.append((model.name, VersionInfo(int(v.version), sorted(aliases_of.get(int(v.version), [])),
                                                  dict(v.tags), v.run_id)))
     return sorted(rows, key=lambda r: (r[0], -r[1].version))
+
+
+def versions_of(client: MlflowClient, name: str) -> list:
+    """Every version of one registered model. MLflow's filter strings have no escapes: a name holding `'` is quoted
+    with `"`, one holding both is matched here."""
+    if "'" not in name:
+        return client.search_model_versions(f"name='{name}'")
+    if '"' not in name:
+        return client.search_model_versions(f'name="{name}"')
+    return [v for v in client.search_model_versions() if v.name == name]
+
+
+def registered_models(client: MlflowClient) -> list:
+    """Every registered model but the decision locks (lock.py) held at this moment."""
+    from radreport.registry.lock import is_lock
+
+    return [m for m in client.search_registered_models() if not is_lock(m)]
 
 
 def find_by_tag(client: MlflowClient, name: str, key: str, value: str) -> Optional[VersionInfo]:
