@@ -220,3 +220,21 @@ def test_data_download_refuses_clashing_names_and_oversized_archives(tmp_path, m
     finally:
         server.shutdown()
     assert not list((tmp_path / "xml").glob("*.xml"))
+
+
+def test_data_download_refuses_an_archive_bomb_before_writing_it(tmp_path, monkeypatch):
+    """A ~125 kB .tgz of 120 one-MiB members (each under the member limit) would unpack to 120 MiB."""
+    from radreport.ingest import openi
+    from run import main
+
+    out = tmp_path / "xml"
+    server, url = serve_archive(tmp_path, [(f"r/{i}.xml", b" " * openi.MAX_REPORT_BYTES) for i in range(120)])
+    try:
+        with pytest.raises(SystemExit, match="more than 64 MiB unpacked; not the Open-i reports archive"):
+            main(["data", "download", "iu-xray", "--out", str(out), "--url", url])
+        monkeypatch.setattr(openi, "MAX_MEMBERS", 50)
+        with pytest.raises(SystemExit, match="more than 50 members; not the Open-i reports archive"):
+            main(["data", "download", "iu-xray", "--out", str(out), "--url", url])
+    finally:
+        server.shutdown()
+    assert not list(out.iterdir())
