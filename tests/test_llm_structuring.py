@@ -60,6 +60,26 @@ def test_retries_run_out_into_the_rule_based_structurer(tmp_path):
     assert_lossless(FINDINGS[0], results[0].regions)
 
 
+@pytest.mark.parametrize("retry_after, wait", [("86400", 0.5), ("inf", None), ("-1", None), ("nan", None)])
+def test_retry_after_is_capped_at_the_request_timeout_and_nonsense_ignored(tmp_path, monkeypatch, retry_after, wait):
+    """A day's (or an infinite) Retry-After would hang a scheduled retrain holding its lock: the wait is at most
+    timeout_s (0.5 s here), a value that is no wait at all gets the usual backoff, and either is one retry."""
+    import asyncio
+
+    sleep, waits = asyncio.sleep, []
+
+    async def recorded(seconds, *args):
+        waits.append(seconds)
+        await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    with FakeOpenAIServer(retry_after_s=retry_after) as server:
+        server.plan[FINDINGS[0]] = deque(["429"])
+        results, stats = run(config(server, tmp_path), FINDINGS[:1])
+    assert results[0].source == "llm" and stats.retries == 1 and len(waits) == 1
+    assert waits[0] == wait if wait else 0 < waits[0] <= 0.01  # config(): timeout_s 0.5, backoff_s 0.01
+
+
 def test_a_rerun_is_served_from_cache_with_zero_calls(tmp_path):
     with FakeOpenAIServer() as server:
         first, stats = run(config(server, tmp_path), FINDINGS + FINDINGS[:1])
