@@ -118,6 +118,20 @@ def test_privacy_guard_allows_this_machine_by_default_and_other_hosts_only_when_
     assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3/v1", allow_private_network=True))
 
 
+@pytest.mark.parametrize("address, expected", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("10.1.2.3", "private network"), ("172.31.0.1", "private network"), ("192.168.1.1", "private network"),
+    ("fd12::1", "private network"), ("169.254.1.1", "private network"), ("fe80::1%eth0", "private network"),
+    ("2001::1", "external"), ("2001:0:4136:e378::1", "external"), ("198.18.0.1", "external"),
+    ("198.19.255.1", "external"), ("192.0.2.1", "external"), ("2001:db8::1", "external"), ("172.32.0.1", "external"),
+    ("100.64.0.1", "external"), ("::ffff:198.18.0.1", "external"), ("8.8.8.8", "external")])
+def test_only_rfc1918_unique_local_and_link_local_addresses_count_as_a_private_network(address, expected):
+    """Python's is_private takes Teredo (2001::/23, a tunnel to anywhere) and 198.18/15 for private."""
+    from radreport.endpoint_guard import address_class
+
+    assert address_class(address) == expected
+
+
 def test_the_guard_checks_the_address_it_connects_to():
     """A name can resolve elsewhere after the first check: the client itself refuses the address at connect."""
     import asyncio
