@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ops.env import PROJECT_ROOT
 from radreport.errors import RadreportError
-from radreport.paths import home
+from radreport.paths import home, open_state
 from radreport.schedule import (cron_command, entries, systemd_units, validate_cron, with_entry, without_entry,
                                 write_wrapper)
 
@@ -84,7 +84,8 @@ def install(name: str, cron: str, config, config_path: str) -> Installed:
         return Installed("crontab", flavor, str(log), [])
     units_dir().mkdir(parents=True, exist_ok=True)
     for unit, text in systemd_units(name, cron, script).items():
-        (units_dir() / unit).write_text(text)
+        with open_state(units_dir() / unit) as file:
+            file.write(text)
     service, timer = (shlex.quote(str(units_dir() / f"radreport-retrain-{name}.{kind}")) for kind in ("service", "timer"))
     return Installed("systemd", flavor, str(units_dir()), [f"systemctl --user link {service} {timer}",
                                                    f"systemctl --user enable --now radreport-retrain-{name}.timer"])

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from radreport.errors import RadreportError
+from radreport.paths import open_state, state_fd
 
 MARK = "# radreport-retrain:"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -94,8 +95,9 @@ def wrapper_script(workdir: Path, argv: list[str], log: Path) -> str:
 
 def write_wrapper(path: Path, workdir: Path, argv: list[str], log: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(wrapper_script(workdir, argv, log))
-    path.chmod(0o700)
+    with open_state(path, "w", 0o700) as script:
+        os.fchmod(script.fileno(), 0o700)  # an existing file keeps its mode on open
+        script.write(wrapper_script(workdir, argv, log))
     return path
 
 
@@ -196,7 +198,7 @@ def run_lock(path: Path, stale_after_s: float):
     however it ends, so a dead run never blocks the schedule and two runs can never both hold it. A live holder
     stops this run with AlreadyRunning; one older than `stale_after_s` is named as possibly hung."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = state_fd(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -228,8 +230,9 @@ class RetrainState:
     def record(self, status: str, fingerprint: str, **details) -> dict:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": status,
                  "data_fingerprint": fingerprint, **details}
-        with open(self.log_path, "a") as log:
+        with open_state(self.log_path, "a") as log:
             log.write(json.dumps(entry) + "\n")
         if status == "succeeded":
-            self.path.write_text(json.dumps(entry, indent=2))
+            with open_state(self.path) as last:
+                last.write(json.dumps(entry, indent=2))
         return entry

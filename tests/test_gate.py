@@ -131,3 +131,19 @@ def test_an_mlflow_model_and_a_bundle_registered_before_both_download(tmp_path):
     assert adapter_bundle(old) == old and adapter_bundle(new) == new / "artifacts" / "adapter"
     with pytest.raises(RadreportError, match="re-register the version"):
         adapter_bundle(neither)
+
+
+def test_the_registry_lock_and_audit_log_are_never_written_through_a_symlink(tmp_path, monkeypatch):
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    monkeypatch.setenv("RADREPORT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(gate, "audit_log", lambda: tmp_path / "home" / "audit" / "promotions.jsonl")
+    gate.audit_log().parent.mkdir(parents=True)
+    for link in (tmp_path / "home" / "registry.lock", gate.audit_log()):
+        link.symlink_to(target)
+    with pytest.raises(RadreportError, match="registry.lock: is a symbolic link"):
+        with gate.registry_lock():
+            pass
+    with pytest.raises(RadreportError, match="promotions.jsonl: is a symbolic link"):
+        gate.append_audit({"action": "promote"})
+    assert target.read_text() == "keep me"

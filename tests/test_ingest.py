@@ -238,3 +238,19 @@ def test_data_download_refuses_an_archive_bomb_before_writing_it(tmp_path, monke
     finally:
         server.shutdown()
     assert not list(out.iterdir())
+
+
+def test_the_synthetic_sample_is_never_written_through_a_symlink(tmp_path):
+    """The state directory's copy is rewritten on every run without --data."""
+    from radreport.errors import RadreportError
+    from radreport.ingest.sample_ct_mri import write_ct_mri_sample
+    from radreport.ingest.sample_data import write_sample
+
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    for write in (write_sample, write_ct_mri_sample):
+        link = tmp_path / f"{write.__name__}.json"
+        link.symlink_to(target)
+        with pytest.raises(RadreportError, match="is a symbolic link"):
+            write(link, n=2)
+    assert target.read_text() == "keep me"

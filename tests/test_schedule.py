@@ -176,6 +176,30 @@ def test_two_processes_never_both_hold_the_lock(tmp_path):
     assert held.read_text() == "x"
 
 
+def test_no_lock_or_state_file_is_written_through_a_symlink(tmp_path):
+    """A link planted in the state directory (weekly.lock -> a file of the user's) is refused in one line; the
+    file it points to is neither truncated, written nor made executable."""
+    target, folder = tmp_path / "precious", tmp_path / "schedule"
+    target.write_text("keep me")
+    target.chmod(0o600)
+    state = RetrainState(folder, "weekly")
+
+    def hold_lock():
+        with run_lock(folder / "weekly.lock", 3600):
+            pass
+
+    writes = {"weekly.lock": hold_lock, "weekly.log.jsonl": lambda: state.record("failed", "f"),
+              "weekly.json": lambda: state.record("succeeded", "f"),
+              "weekly.sh": lambda: write_wrapper(folder / "weekly.sh", tmp_path, ["true"], tmp_path / "weekly.out")}
+    for name, write in writes.items():
+        (folder / name).symlink_to(target)
+        with pytest.raises(RadreportError, match=f"{re.escape(str(folder / name))}: is a symbolic link") as err:
+            write()
+        assert "\n" not in str(err.value)
+        (folder / name).unlink()
+    assert target.read_text() == "keep me" and target.stat().st_mode & 0o777 == 0o600
+
+
 def registry():
     from ops.stack import tracking_uri
 

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 
 from radreport.config import PromotionConfig
 from radreport.errors import RadreportError
-from radreport.paths import home
+from radreport.paths import home, open_state
 from radreport.registry.policy import Decision, decide
 from radreport.registry.store import champion_version
 from radreport.registry.tags import baselines_of, decision_tags, human_rating_of, metrics_of, not_applicable_of
@@ -51,7 +51,7 @@ def registry_lock():
     """Serialises decisions of all processes sharing this state directory."""
     path = home() / "registry.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
+    with open_state(path) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -137,7 +137,7 @@ def now() -> str:
 
 def append_audit(entry: dict) -> None:
     audit_log().parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_log(), "a") as log:
+    with open_state(audit_log(), "a") as log:
         log.write(json.dumps(entry) + "\n")
 
 
