@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.env import PROJECT_ROOT
+from radreport.paths import open_state
 
 HOST = "127.0.0.1"
 
@@ -86,7 +87,7 @@ def running(servers: list[Server], log_dir: Path):
     try:
         for server in servers:
             log = log_dir / f"{server.name.lower().replace(' ', '-')}.log"
-            process = subprocess.Popen(server.command, env={**os.environ, **server.env}, stdout=log.open("w"),
+            process = subprocess.Popen(server.command, env={**os.environ, **server.env}, stdout=open_state(log),
                                        stderr=subprocess.STDOUT, start_new_session=True)
             processes.append(process)
             wait_until_up(server, process, log)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.env import PROJECT_ROOT
-from radreport.paths import home
+from radreport.errors import RadreportError
+from radreport.paths import home, open_state
 from radreport.schedule import (cron_command, entries, systemd_units, validate_cron, with_entry, without_entry,
                                 write_wrapper)
 
@@ -30,10 +31,17 @@ def units_dir() -> Path:
 
 
 def read_crontab() -> str:
+    """The user's crontab, "" when they have none. Any other failure stops here: writing back what was not read
+    would wipe it."""
     if shutil.which("crontab") is None:
         return ""
     listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
-    return listed.stdout if listed.returncode == 0 else ""
+    if listed.returncode == 0:
+        return listed.stdout
+    if "no crontab for " in listed.stderr:
+        return ""
+    why = listed.stderr.strip().splitlines()[0] if listed.stderr.strip() else f"exit status {listed.returncode}"
+    raise RadreportError(f"crontab -l failed ({why}); the crontab is left as it is")
 
 
 def write_crontab(text: str) -> None:
@@ -76,7 +84,8 @@ def install(name: str, cron: str, config, config_path: str) -> Installed:
         return Installed("crontab", flavor, str(log), [])
     units_dir().mkdir(parents=True, exist_ok=True)
     for unit, text in systemd_units(name, cron, script).items():
-        (units_dir() / unit).write_text(text)
+        with open_state(units_dir() / unit) as file:
+            file.write(text)
     service, timer = (shlex.quote(str(units_dir() / f"radreport-retrain-{name}.{kind}")) for kind in ("service", "timer"))
     return Installed("systemd", flavor, str(units_dir()), [f"systemctl --user link {service} {timer}",
                                                    f"systemctl --user enable --now radreport-retrain-{name}.timer"])

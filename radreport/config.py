@@ -93,7 +93,7 @@ class StructuringConfig(Section):
     max_retries: int = Field(4, ge=0, description=(
         "Retries per report on 429/5xx/timeouts/invalid answers before the rule-based structurer takes over."))
     backoff_s: float = Field(0.5, gt=0, description=(
-        "First retry delay; doubles each retry, with jitter; Retry-After wins when given."))
+        "First retry delay; doubles each retry, with jitter; Retry-After (at most timeout_s) wins when given."))
     structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description=(
         "json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema "
         "support (the answer is validated either way)."))

@@ -5,8 +5,8 @@ resolves the name itself, refuses any address outside the allowed classes and co
 a name that resolves elsewhere later cannot slip by). It never follows redirects and never reads proxy variables, so
 neither a 307 nor HTTP_PROXY can carry findings to a host the guard did not see.
 
-Allowed by default: this machine only (loopback). A private network needs `allow_private_network`, anywhere else
-`allow_external`.
+Allowed by default: this machine only (loopback). A private network (RFC 1918, IPv6 unique-local fc00::/7,
+link-local) needs `allow_private_network`, anywhere else `allow_external`.
 """
 
 import ipaddress
@@ -25,10 +25,17 @@ class EndpointRefused(RadreportError):
     """The privacy guard refused an endpoint, an address or a redirect."""
 
 
+# Python's is_private also covers ranges that route off this network (Teredo 2001::/23, benchmarking 198.18/15,
+# documentation prefixes): only these, and link-local addresses, count as a private network.
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+
+
 def address_class(address: str) -> str:
     ip = ipaddress.ip_address(address.split("%")[0])
     ip = getattr(ip, "ipv4_mapped", None) or ip
-    return LOOPBACK if ip.is_loopback else PRIVATE if ip.is_private else EXTERNAL
+    if ip.is_loopback:
+        return LOOPBACK
+    return PRIVATE if ip.is_link_local or any(ip in network for network in PRIVATE_NETWORKS) else EXTERNAL
 
 
 def resolve(host: str, port: int | None = None) -> list[str]:

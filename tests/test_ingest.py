@@ -10,6 +10,7 @@ import pytest
 
 from radreport.ingest import IngestError, ingest, source_fingerprint, fingerprint
 from radreport.ingest.splits import assign_split
+from radreport.sheets import write_csv
 
 OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="CXR{uid}"/><MedlineCitation><Article><Abstract>
@@ -56,6 +57,37 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     assert dict(zip(result.quarantine["row"], result.quarantine["reason"])) == {
         2: "empty_text", 3: "duplicate_id", 4: "non_text", 5: "too_long", 6: "unparseable"}
     assert result.read == len(result.reports) + len(result.quarantine)
+
+
+def test_a_record_of_the_wrong_shape_is_quarantined_not_a_traceback(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    deep = '{"id": "c", "findings": "Clear.", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path.write_text("\n".join([json.dumps({"id": "a", "findings": "Lungs are clear."}),
+                               json.dumps({"id": "b", "findings": "Lungs are clear.", "images": 5}), deep]) + "\n")
+    result = ingest(path)
+    assert list(result.reports["report_id"]) == ["a"]
+    assert result.quarantine[["row", "reason", "detail"]].values.tolist() == [
+        [2, "non_text", "image_ids: expected text or a list, got int"], [3, "unparseable", "JSON nested too deeply"]]
+    whole = tmp_path / "reports.json"
+    whole.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(IngestError, match="nested too deeply") as err:
+        ingest(whole)
+    assert str(whole) in str(err.value)
+
+
+def test_undecodable_bytes_quarantine_their_row_and_an_undecodable_header_stops_the_file(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes("id,findings,impression\n1,Clear.,Normal.\n".encode("utf-16") + b"A")  # a stray odd byte
+    result = ingest(path)
+    assert result.read == 2 and list(result.reports["report_id"]) == ["1"]
+    assert result.quarantine[["row", "reason"]].values.tolist() == [[3, "undecodable"]]
+    result.reports.to_parquet(tmp_path / "reports.parquet")  # nothing undecodable reaches the outputs
+    write_csv(result.quarantine, tmp_path / "quarantine.csv")
+    header = "id,findings".encode("utf-16")
+    path.write_bytes(header + b"\x00\xdc" + ",impression\n1,Clear.,Normal.\n".encode("utf-16-le"))  # a lone surrogate
+    with pytest.raises(IngestError, match="header holds bytes its encoding cannot decode") as err:
+        ingest(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -188,3 +220,37 @@ def test_data_download_refuses_clashing_names_and_oversized_archives(tmp_path, m
     finally:
         server.shutdown()
     assert not list((tmp_path / "xml").glob("*.xml"))
+
+
+def test_data_download_refuses_an_archive_bomb_before_writing_it(tmp_path, monkeypatch):
+    """A ~125 kB .tgz of 120 one-MiB members (each under the member limit) would unpack to 120 MiB."""
+    from radreport.ingest import openi
+    from run import main
+
+    out = tmp_path / "xml"
+    server, url = serve_archive(tmp_path, [(f"r/{i}.xml", b" " * openi.MAX_REPORT_BYTES) for i in range(120)])
+    try:
+        with pytest.raises(SystemExit, match="more than 64 MiB unpacked; not the Open-i reports archive"):
+            main(["data", "download", "iu-xray", "--out", str(out), "--url", url])
+        monkeypatch.setattr(openi, "MAX_MEMBERS", 50)
+        with pytest.raises(SystemExit, match="more than 50 members; not the Open-i reports archive"):
+            main(["data", "download", "iu-xray", "--out", str(out), "--url", url])
+    finally:
+        server.shutdown()
+    assert not list(out.iterdir())
+
+
+def test_the_synthetic_sample_is_never_written_through_a_symlink(tmp_path):
+    """The state directory's copy is rewritten on every run without --data."""
+    from radreport.errors import RadreportError
+    from radreport.ingest.sample_ct_mri import write_ct_mri_sample
+    from radreport.ingest.sample_data import write_sample
+
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    for write in (write_sample, write_ct_mri_sample):
+        link = tmp_path / f"{write.__name__}.json"
+        link.symlink_to(target)
+        with pytest.raises(RadreportError, match="is a symbolic link"):
+            write(link, n=2)
+    assert target.read_text() == "keep me"

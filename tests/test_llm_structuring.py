@@ -60,6 +60,26 @@ def test_retries_run_out_into_the_rule_based_structurer(tmp_path):
     assert_lossless(FINDINGS[0], results[0].regions)
 
 
+@pytest.mark.parametrize("retry_after, wait", [("86400", 0.5), ("inf", None), ("-1", None), ("nan", None)])
+def test_retry_after_is_capped_at_the_request_timeout_and_nonsense_ignored(tmp_path, monkeypatch, retry_after, wait):
+    """A day's (or an infinite) Retry-After would hang a scheduled retrain holding its lock: the wait is at most
+    timeout_s (0.5 s here), a value that is no wait at all gets the usual backoff, and either is one retry."""
+    import asyncio
+
+    sleep, waits = asyncio.sleep, []
+
+    async def recorded(seconds, *args):
+        waits.append(seconds)
+        await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    with FakeOpenAIServer(retry_after_s=retry_after) as server:
+        server.plan[FINDINGS[0]] = deque(["429"])
+        results, stats = run(config(server, tmp_path), FINDINGS[:1])
+    assert results[0].source == "llm" and stats.retries == 1 and len(waits) == 1
+    assert waits[0] == wait if wait else 0 < waits[0] <= 0.01  # config(): timeout_s 0.5, backoff_s 0.01
+
+
 def test_a_rerun_is_served_from_cache_with_zero_calls(tmp_path):
     with FakeOpenAIServer() as server:
         first, stats = run(config(server, tmp_path), FINDINGS + FINDINGS[:1])
@@ -96,6 +116,20 @@ def test_privacy_guard_allows_this_machine_by_default_and_other_hosts_only_when_
     assert check_endpoint(StructuringConfig(backend="llm", base_url="http://8.8.8.8/v1", allow_external=True))
     assert check_endpoint(StructuringConfig(backend="llm", base_url="http://localhost:8000/v1")) == ("localhost", "loopback")
     assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3/v1", allow_private_network=True))
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("10.1.2.3", "private network"), ("172.31.0.1", "private network"), ("192.168.1.1", "private network"),
+    ("fd12::1", "private network"), ("169.254.1.1", "private network"), ("fe80::1%eth0", "private network"),
+    ("2001::1", "external"), ("2001:0:4136:e378::1", "external"), ("198.18.0.1", "external"),
+    ("198.19.255.1", "external"), ("192.0.2.1", "external"), ("2001:db8::1", "external"), ("172.32.0.1", "external"),
+    ("100.64.0.1", "external"), ("::ffff:198.18.0.1", "external"), ("8.8.8.8", "external")])
+def test_only_rfc1918_unique_local_and_link_local_addresses_count_as_a_private_network(address, expected):
+    """Python's is_private takes Teredo (2001::/23, a tunnel to anywhere) and 198.18/15 for private."""
+    from radreport.endpoint_guard import address_class
+
+    assert address_class(address) == expected
 
 
 def test_the_guard_checks_the_address_it_connects_to():

@@ -3,6 +3,8 @@ the data is unchanged, and a failed run that leaves the champion where it was.""
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,33 @@ from run import main
 MODEL = "radreport-retrain-test"
 
 
+@pytest.fixture(autouse=True)
+def crontab_restored():
+    """Every test leaves the user's real crontab as it found it (one test installs a schedule through it)."""
+    crontab = shutil.which("crontab")
+    before = subprocess.run([crontab, "-l"], capture_output=True, text=True) if crontab else None
+    yield
+    if not crontab or (before.returncode != 0 and "no crontab for " not in before.stderr):
+        return  # nothing was readable, so nothing can be put back
+    if subprocess.run([crontab, "-l"], capture_output=True, text=True).stdout == before.stdout:
+        return
+    if before.returncode == 0:
+        subprocess.run([crontab, "-"], input=before.stdout, text=True, check=True)
+    else:
+        subprocess.run([crontab, "-r"], check=True)
+
+
+def fake_crontab(tmp_path, monkeypatch, list_error: str) -> Path:
+    """A `crontab` first on PATH whose `-l` fails with `list_error`; returns the file a write would go to."""
+    folder, written = tmp_path / "bin", tmp_path / "written-crontab"
+    folder.mkdir(exist_ok=True)
+    (folder / "crontab").write_text(f'#!/bin/sh\nif [ "$1" = -l ]; then echo {shlex.quote(list_error)} >&2; exit 1; '
+                                    f"fi\ncat > {shlex.quote(str(written))}\n")
+    (folder / "crontab").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    return written
+
+
 def test_crontab_entries_are_idempotent_and_removable():
     mine = "0 2 * * 0 echo retrain # radreport-retrain:weekly"
     crontab = "MAILTO=ops@example.org\n5 * * * * backup.sh\n"
@@ -33,7 +62,10 @@ def test_crontab_entries_are_idempotent_and_removable():
 
 
 @pytest.mark.parametrize("cron, calendar", [("0 2 * * 0", "Sun *-*-* 02:00:00"), ("*/15 * * * *", "*-*-* *:00/15:00"),
-                                            ("30 6 1 */3 1-5", "Mon..Fri *-01/3-01 06:30:00")])
+                                            ("30 6 1 */3 1-5", "Mon..Fri *-01/3-01 06:30:00"),
+                                            ("0 2 * * MON", "Mon *-*-* 02:00:00"),
+                                            ("0 2 * jan-mar/2 sun,7", "Sun *-01,03-* 02:00:00"),
+                                            ("0-30/10 * * * 5-7", "Sun,Fri..Sat *-*-* *:00,10,20,30:00")])
 def test_cron_becomes_a_systemd_calendar(cron, calendar):
     assert on_calendar(cron) == calendar
     units = systemd_units("weekly", cron, Path("/srv/radreport/schedule/weekly.sh"))
@@ -43,7 +75,7 @@ def test_cron_becomes_a_systemd_calendar(cron, calendar):
 
 
 @pytest.mark.parametrize("name", ["nightly; touch pwned #", "a\n* * * * * touch pwned", "50%", "weekly $(touch pwned)",
-                                  "../../etc/x", ".hidden", ""])
+                                  "../../etc/x", ".hidden", "", "-rf", "--help"])
 def test_a_schedule_name_cannot_become_shell_or_a_path(name, tmp_path):
     with pytest.raises(RadreportError, match="letters, digits"):
         with_entry("", name, "0 2 * * 0", "true")
@@ -55,6 +87,42 @@ def test_a_schedule_name_cannot_become_shell_or_a_path(name, tmp_path):
 def test_a_cron_expression_cannot_carry_a_command(cron):
     with pytest.raises(RadreportError, match="cron"):
         with_entry("", "weekly", cron, "true")
+
+
+@pytest.mark.parametrize("cron, why", [("0 2 * * 7-8", "day-of-week '8' is not 0-7 or SUN-SAT"),
+                                       ("99 99 99 99 99", "minute '99' is not 0-59"),
+                                       ("0 24 * * *", "hour '24' is not 0-23"),
+                                       ("0 2 0 * *", "day-of-month '0' is not 1-31"),
+                                       ("0 2 * 13 *", "month '13' is not 1-12 or JAN-DEC"),
+                                       ("0 2 * * FUN", "day-of-week 'FUN' is not 0-7"), ("0 2 * * 5-1", "empty range"),
+                                       ("*/0 * * * *", "empty range"), ("5/2 * * * *", "none of *, */n, a, a-b, a-b/n"),
+                                       ("*-5 * * * *", "none of")])
+def test_a_cron_out_of_range_or_misspelled_is_refused_in_one_line(cron, why):
+    for use in (lambda: with_entry("", "weekly", cron, "true"), lambda: on_calendar(cron)):
+        with pytest.raises(RadreportError, match=re.escape(why)) as err:
+            use()
+        assert f"cron {cron!r}" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_path_with_a_line_break_never_adds_a_line_to_a_unit_or_the_crontab(tmp_path):
+    """What `--home` with a newline would give: an ExecStartPre= line in the service, a second crontab line."""
+    script = tmp_path / "home\nExecStartPre=/bin/touch pwned" / "schedule" / "weekly.sh"
+    with pytest.raises(RadreportError, match="control character"):
+        systemd_units("weekly", "0 2 * * 0", script)
+    with pytest.raises(RadreportError, match="control character"):
+        with_entry("", "weekly", "0 2 * * 0", cron_command(script))
+
+
+def test_a_crontab_that_cannot_be_listed_is_never_written_back(tmp_path, monkeypatch):
+    from ops import scheduling
+
+    written = fake_crontab(tmp_path, monkeypatch, "crontab: cannot open your crontab: Permission denied")
+    with pytest.raises(RadreportError, match=r"crontab -l failed \(crontab: cannot open .*: Permission denied\)"):
+        scheduling.remove("weekly")
+    assert not written.exists()  # writing back "" would have wiped it
+    written = fake_crontab(tmp_path, monkeypatch, "no crontab for radreport")
+    scheduling.remove("weekly")
+    assert written.read_text() == ""
 
 
 def test_the_wrapper_runs_exactly_its_arguments_from_any_path(tmp_path):
@@ -106,6 +174,30 @@ def test_two_processes_never_both_hold_the_lock(tmp_path):
     runs = [subprocess.Popen([sys.executable, "-c", code, str(lock), str(held)]) for _ in range(4)]
     assert all(run.wait() == 0 for run in runs)
     assert held.read_text() == "x"
+
+
+def test_no_lock_or_state_file_is_written_through_a_symlink(tmp_path):
+    """A link planted in the state directory (weekly.lock -> a file of the user's) is refused in one line; the
+    file it points to is neither truncated, written nor made executable."""
+    target, folder = tmp_path / "precious", tmp_path / "schedule"
+    target.write_text("keep me")
+    target.chmod(0o600)
+    state = RetrainState(folder, "weekly")
+
+    def hold_lock():
+        with run_lock(folder / "weekly.lock", 3600):
+            pass
+
+    writes = {"weekly.lock": hold_lock, "weekly.log.jsonl": lambda: state.record("failed", "f"),
+              "weekly.json": lambda: state.record("succeeded", "f"),
+              "weekly.sh": lambda: write_wrapper(folder / "weekly.sh", tmp_path, ["true"], tmp_path / "weekly.out")}
+    for name, write in writes.items():
+        (folder / name).symlink_to(target)
+        with pytest.raises(RadreportError, match=f"{re.escape(str(folder / name))}: is a symbolic link") as err:
+            write()
+        assert "\n" not in str(err.value)
+        (folder / name).unlink()
+    assert target.read_text() == "keep me" and target.stat().st_mode & 0o777 == 0o600
 
 
 def registry():

@@ -112,7 +112,7 @@ def test_resume_reads_each_checkpoint_back_and_falls_back_past_a_corrupt_one(rec
     newest = max(home().glob("runs/train-*/checkpoint-4"), key=lambda p: p.stat().st_mtime)
     assert checkpoint_fault(newest) is None
     for damage, expected in [("adapter_model.safetensors", "Error"), ("optimizer.pt", "Error"),  # which: the bytes say
-                             ("scheduler.pt", "FileNotFoundError")]:
+                             ("rng_state.pth", "Error"), ("scheduler.pt", "FileNotFoundError")]:
         copy = tmp_path / f"damaged-{damage}"
         shutil.copytree(newest, copy)
         if damage == "scheduler.pt":

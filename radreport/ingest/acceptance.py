@@ -6,7 +6,7 @@ from pathlib import Path
 
 from radreport.config import DataConfig
 from radreport.imaging import PROMPT_NAMES, modality_name
-from radreport.ingest.readers import SPLIT_NAMES, TEXT_FIELDS, RawRow, missing
+from radreport.ingest.readers import LONE_SURROGATE, SPLIT_NAMES, TEXT_FIELDS, RawRow, image_ids, missing
 
 PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
 
@@ -28,8 +28,11 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
     """A schema row, or (reason, detail) for the quarantine."""
     if "error" in raw.fields:
         return None, ("unparseable", raw.fields["error"])
+    if LONE_SURROGATE.search(json.dumps([raw.fields, raw.original], default=str, ensure_ascii=False)):
+        return None, ("undecodable", "holds bytes the file's encoding cannot decode")
     try:
         text = {f: clean_text(raw.fields.get(f), cfg.placeholder) for f in TEXT_FIELDS}
+        images = image_ids(raw.fields.get("image_ids"))
     except TypeError as err:
         return None, ("non_text", str(err))
     if not text["findings"] and not text["impression"]:
@@ -49,7 +52,7 @@ def accept(raw: RawRow, cfg: DataConfig) -> tuple[dict | None, tuple[str, str] |
         "study_date": "" if missing(raw.fields.get("study_date")) else str(raw.fields["study_date"]),
         "modality": modality,
         **text,
-        "image_ids": raw.fields.get("image_ids") or "",
+        "image_ids": images,
         "source": raw.fields.get("source") or "",
         "split": SPLIT_NAMES.get(str(raw.fields.get("split") or "").strip().lower(), ""),
         "duplicate_of": "",

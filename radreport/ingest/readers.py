@@ -2,10 +2,12 @@
 and CSV / JSON / JSONL / Parquet tables; each yields raw rows mapped onto the schema's field names. A column name
 may be a dotted path into nested records (`Case.Findings`)."""
 
+import codecs
 import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -44,6 +46,19 @@ R2GEN_UID = re.compile(r"^CXR(\d+)_")
 MIMIC_PATIENT, MIMIC_STUDY = re.compile(r"^p\d+$"), re.compile(r"^s\d+$")
 
 
+# Valid text never holds a lone surrogate, so one marks bytes the file's encoding could not decode (or a JSON
+# "\udXXX" escape that no UTF-8 file can store): the row holding it is quarantined, the rest of the file read.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mark_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
+    """Each undecodable byte as a lone surrogate (surrogateescape refuses bytes below 0x80, which UTF-16 has)."""
+    return "".join(chr(0xDC00 + b) for b in error.object[error.start:error.end]), error.end
+
+
+codecs.register_error("radreport-mark", mark_undecodable)
+
+
 class IngestError(RadreportError):
     """A source that cannot be read at all; the message names the file and what is wrong."""
 
@@ -74,10 +89,11 @@ def detect_format(path: Path) -> str:
 
 
 def decode(path: Path, data: bytes) -> str:
-    """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 (Excel's and Word's
-    exports: Latin-1 would turn its '…' into U+0085, a line break), else Latin-1; binary is refused."""
+    """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM (undecodable bytes marked, so only their rows
+    are quarantined), else Windows-1252 (Excel's and Word's exports: Latin-1 would turn its '…' into U+0085, a line
+    break), else Latin-1; binary is refused."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
+        return data.decode("utf-16", "radreport-mark")
     if b"\x00" in data[:4096]:
         raise IngestError(f"{path}: binary content, not text")
     for encoding in ("utf-8-sig", "cp1252"):
@@ -94,11 +110,14 @@ def csv_records(path: Path, text: str) -> tuple[list[dict], list[str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     limit = csv.field_size_limit(2**31 - 1)
     try:
-        return list(reader), reader.fieldnames or []
+        rows, names = list(reader), reader.fieldnames or []
     except csv.Error as err:
         raise IngestError(f"{path}: row {reader.line_num}: {err}") from None
     finally:
         csv.field_size_limit(limit)
+    if LONE_SURROGATE.search("".join(names)):
+        raise IngestError(f"{path}: the header holds bytes its encoding cannot decode; nothing in it can be read")
+    return rows, names
 
 
 def read_text(path: Path) -> str:
@@ -113,9 +132,12 @@ def missing(value) -> bool:
 
 
 def image_ids(value) -> str:
+    """Image ids as one ';'-joined text; TypeError for a value that is neither text nor a list."""
     if missing(value) or isinstance(value, str):
         return "" if missing(value) else value
-    names = [v.get("filename", "") if isinstance(v, dict) else str(v) for v in value]
+    if isinstance(value, dict) or not isinstance(value, Iterable):
+        raise TypeError(f"image_ids: expected text or a list, got {type(value).__name__}")
+    names = [str(v.get("filename", "")) if isinstance(v, dict) else str(v) for v in value]
     return ";".join(n for n in names if n)
 
 
@@ -139,7 +161,6 @@ def mapped_fields(record: dict, columns: dict[str, str]) -> dict:
             if found:
                 fields[name] = value
                 break
-    fields["image_ids"] = image_ids(fields.get("image_ids"))
     text = fields.pop("text", None)
     if isinstance(text, str) and not any(isinstance(fields.get(f), str) and fields[f] for f in ("findings", "impression")):
         fields.update({k: v for k, v in parse_sections(text).items() if k in TEXT_FIELDS})
@@ -234,6 +255,8 @@ def read_table(path: Path, fmt: str, columns: dict) -> Iterator[RawRow]:
                 record = json.loads(line) if line.strip() else None
             except json.JSONDecodeError as err:
                 record = {"__error__": f"invalid JSON: {err.msg}", "__line__": line[:200]}
+            except RecursionError:
+                record = {"__error__": "JSON nested too deeply", "__line__": line[:200]}
             if record is not None and not isinstance(record, dict):
                 record = {"__error__": "JSON line is not an object", "__line__": line[:200]}
             records.append(record)
@@ -263,6 +286,8 @@ def json_records(path: Path, text: str) -> list[dict]:
     except json.JSONDecodeError as err:
         hint = "; one record per line is JSONL: name it .jsonl or set data.format: jsonl" if err.msg == "Extra data" else ""
         raise IngestError(f"{path}: line {err.lineno}: invalid JSON ({err.msg}){hint}") from None
+    except RecursionError:
+        raise IngestError(f"{path}: JSON nested too deeply to read") from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))  # a wrapped export: {"reports": [...]}
     if isinstance(data, dict):

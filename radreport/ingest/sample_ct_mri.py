@@ -10,6 +10,8 @@ import json
 import random
 from pathlib import Path
 
+from radreport.paths import open_state
+
 # body part -> (modality, normal sentences (one picked per group), [(finding, conclusion phrase), ...],
 #               normal conclusions)
 BODY_PARTS = {
@@ -99,5 +101,6 @@ def write_ct_mri_sample(path: str | Path, n: int = 400, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    path.write_text(json.dumps([synthetic_case(rng, i) for i in range(n)], indent=1) + "\n")
+    with open_state(path) as sample:  # the state directory's copy is rewritten on every run
+        sample.write(json.dumps([synthetic_case(rng, i) for i in range(n)], indent=1) + "\n")
     return path

@@ -8,6 +8,8 @@ import json
 import random
 from pathlib import Path
 
+from radreport.paths import open_state
+
 NORMAL = {
     "heart": ["The heart is normal in size.", "Heart size is within normal limits.", "The cardiac silhouette is normal.",
               "Normal heart size."],
@@ -69,5 +71,6 @@ def write_sample(path: str | Path, n: int = 400, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     lines = [json.dumps(synthetic_report(rng, i)) for i in range(n)]
-    path.write_text("\n".join(lines) + "\n")
+    with open_state(path) as sample:  # the state directory's copy is rewritten on every run
+        sample.write("\n".join(lines) + "\n")
     return path

@@ -7,6 +7,7 @@ The API key is read from the environment variable named in config and is never l
 import asyncio
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -63,6 +64,16 @@ def check_endpoint(cfg: StructuringConfig) -> tuple[str, str]:
     return guard.check_endpoint(cfg.base_url, "structuring", cfg.allow_private_network, cfg.allow_external)
 
 
+def retry_after_s(error: Exception) -> float | None:
+    """The Retry-After seconds of an HTTP error's response; None when absent, unreadable, negative or not finite."""
+    value = getattr(getattr(error, "response", None), "headers", {}).get("retry-after")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 class RateLimiter:
     """Spaces request starts to at most `per_minute`."""
 
@@ -105,12 +116,11 @@ class LLMStructurer:
         return RegionSentences.model_validate_json(reply.choices[0].message.content or "").model_dump()
 
     def retry_delay(self, attempt: int, error: Exception) -> float:
-        retry_after = getattr(getattr(error, "response", None), "headers", {}).get("retry-after")
-        if retry_after:
-            try:
-                return float(retry_after)
-            except ValueError:
-                pass
+        """The server's Retry-After, never longer than one request may take (timeout_s: a scheduled run holding
+        its lock must not sleep for a day), else exponential backoff with jitter. Each wait is one of max_retries."""
+        retry_after = retry_after_s(error)
+        if retry_after is not None:
+            return min(retry_after, self.cfg.timeout_s)
         return self.cfg.backoff_s * 2 ** attempt * random.uniform(0.5, 1.0)
 
     async def structure_one(self, client, limiter: RateLimiter, gate: asyncio.Semaphore, findings: str) -> dict:

@@ -175,14 +175,31 @@ def checkpoint_fault(checkpoint: Path) -> str | None:
                 return "adapter_model.safetensors holds no tensors"
         for state in ("optimizer.pt", "scheduler.pt"):
             torch.load(checkpoint / state, map_location="cpu", weights_only=True)
+        read_rng_state(checkpoint / "rng_state.pth")
     except Exception as error:  # noqa: BLE001 - any way of failing to read it means "not resumable"
         return f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'unreadable'}"
     return None
 
 
+def read_rng_state(path: Path) -> None:
+    """Load the trainer's saved random states as resuming does, into throwaway generators (the global ones are
+    left as they are)."""
+    import random
+
+    import numpy as np
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    with safe_globals():
+        states = torch.load(path, map_location="cpu", weights_only=True)
+    random.Random().setstate(states["python"])
+    np.random.RandomState().set_state(states["numpy"])
+    torch.Generator().set_state(states["cpu"])
+
+
 def latest_complete_checkpoint(work_dir: Path) -> Path | None:
-    """The newest checkpoint that reads back whole (state, adapter weights, optimizer, scheduler); a newer
-    half-written or corrupt one is skipped with a warning saying why."""
+    """The newest checkpoint that reads back whole (state, adapter weights, optimizer, scheduler, random states);
+    a newer half-written or corrupt one is skipped with a warning saying why."""
     checkpoints = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step, reverse=True)
     for checkpoint in checkpoints:
         fault = checkpoint_fault(checkpoint)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from radreport.errors import RadreportError
-from radreport.paths import model_cache
+from radreport.paths import model_cache, open_state
 
 EMBEDDED = "embedded:gemma-3-270m"
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
@@ -38,7 +38,7 @@ def embedded_gemma() -> Path:
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".convert.lock", "w") as lock:
+    with open_state(target.parent / ".convert.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be converting right now
         if not (target / "config.json").exists():
             convert_gguf(target)
