@@ -99,3 +99,17 @@ def test_an_image_bomb_is_a_422_and_an_unreadable_image_in_the_index():
     with served(SlowModel(takes_images=True), max_body_bytes=1_000_000) as url:
         answer = httpx.post(f"{url}/v1/report", json={"images": [base64.b64encode(png).decode()]}, timeout=10)
     assert answer.status_code == 422 and "megapixels" in answer.text
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes():
+    import socket
+
+    with served(SlowModel(), body_timeout_s=0.5) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as raw:  # 30 s: only so a hang fails
+            raw.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1000\r\n\r\n" + b'{"findings": ["Lungs')  # and then nothing more
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408") and b"request body" in answer

@@ -6,10 +6,11 @@
                           (image models, instead of /v1/generate: one study, frontal first)
 
 Bad requests get a 4xx naming what is wrong and never echoing the report text (413 for a body over the limit,
-counted as it arrives; 422 for an invalid one) and the server stays up. Generation runs one request at a time (the
-model is not shared between threads) behind a bounded queue: when `max_queue` requests are waiting, the next gets 503
-with Retry-After; one that waits and runs longer than `timeout_s` gets 504 (its generation finishes in the background
-and still counts against the queue). /health answers at once, whatever is queued.
+counted as it arrives; 408 for a body that has not all arrived within `body_timeout_s`; 422 for an invalid one) and
+the server stays up. Generation runs one request at a time (the model is not shared between threads) behind a bounded
+queue: when `max_queue` requests are waiting, the next gets 503 with Retry-After; one that waits and runs longer than
+`timeout_s` gets 504 (its generation finishes in the background and still counts against the queue). /health answers
+at once, whatever is queued.
 """
 
 import asyncio
@@ -35,6 +36,7 @@ from radreport.serving import openai_api
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 256_000
+    body_timeout_s: float = 30.0  # the whole body, from the end of the headers, before 408
     max_batch: int = 32
     max_chars: int = 4_000
     max_new_tokens: int = 256
@@ -43,27 +45,31 @@ class Limits:
     timeout_s: float = 300.0    # a request's wait plus generation before 504
 
 
-class BodyLimit:
-    """ASGI middleware: 413 as soon as a body passes `max_bytes`, declared or chunked; nothing past it is read."""
+class BodyTooLarge(Exception):
+    pass
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+
+class BodyLimit:
+    """ASGI middleware: 413 as soon as a body passes `max_bytes`, declared or chunked (nothing past it is read); 408
+    when the whole body has not arrived within `timeout_s` (a slow sender would hold its connection and buffer open)."""
+
+    def __init__(self, app, max_bytes: int, timeout_s: float):
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self.too_big(scope, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                return await self.too_big(scope, send)
-            more = message.get("more_body", False)
+            return await self.refuse(scope, send, 413, f"request body over {self.max_bytes} bytes")
+        try:
+            body = await asyncio.wait_for(self.read(receive), self.timeout_s)
+        except BodyTooLarge:
+            return await self.refuse(scope, send, 413, f"request body over {self.max_bytes} bytes")
+        except asyncio.TimeoutError:
+            return await self.refuse(scope, send, 408, f"request body not received within {self.timeout_s:g} s")
+        if body is None:
+            return
         replayed = False
 
         async def replay():
@@ -75,11 +81,24 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def too_big(self, scope, send):
-        message = f"request body over {self.max_bytes} bytes"
-        payload = json.dumps(openai_api.error_body(413, message) if scope["path"] in openai_api.PATHS else
+    async def read(self, receive) -> bytes | None:
+        """The whole body, or None when the client disconnects first."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                raise BodyTooLarge
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def refuse(self, scope, send, status: int, message: str):
+        payload = json.dumps(openai_api.error_body(status, message) if scope["path"] in openai_api.PATHS else
                              {"detail": message}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
@@ -198,7 +217,7 @@ def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> 
     """`model` has generate(texts, batch_size, max_new_tokens) -> texts (and for a text model .tokenizer and
     .complete(...) for the OpenAI routes, which answer to `model_ids`); `info` names it in every answer."""
     app = FastAPI(title="radreport", description=__doc__)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ServiceError, service_error)
     GenerateRequest = request_model(limits)
