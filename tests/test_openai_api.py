@@ -139,6 +139,24 @@ def test_malformed_requests_get_openais_error_shape_without_the_text(server, req
     assert raised.value.status_code == status
 
 
+def test_errors_name_the_field_never_the_request_content(server):
+    url, _ = server
+    secret = "Patient John Q Example has a 3 cm mass"
+    unknown_model = httpx.post(f"{url}/v1/chat/completions", timeout=30,
+                               json={"model": secret, "messages": [{"role": "user", "content": FINDINGS}]})
+    assert unknown_model.status_code == 404 and unknown_model.json()["error"]["param"] == "model"
+    assert "John" not in unknown_model.text
+
+
+def test_a_deeply_nested_body_is_refused_in_openais_shape(server):
+    url, _ = server
+    depth = 100_000  # past the JSON parser's recursion limit, inside the body limit
+    body = '{"model": "%s", "messages": %s%s}' % (IDS[0], "[" * depth, "]" * depth)
+    answer = httpx.post(f"{url}/v1/chat/completions", content=body, timeout=30,
+                        headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_an_oversized_body_is_a_413_in_openais_shape(server):
     url, _ = server
     answer = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 300_000, timeout=30)

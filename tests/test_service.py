@@ -77,8 +77,9 @@ def test_errors_never_echo_report_text():
     secret = "Patient John Q Example has a 3 cm mass"
     with served(SlowModel(), max_chars=20) as url:
         answers = [httpx.post(f"{url}/v1/generate", json=body, timeout=10) for body in
-                   ({"findings": [secret]}, {"findings": secret}, {"findings": [secret], "temperature": 1})]
-    assert [a.status_code for a in answers] == [422, 422, 422]
+                   ({"findings": [secret]}, {"findings": secret}, {"findings": [secret], "temperature": 1},
+                    {"findings": ["Lungs clear."], secret: 1})]
+    assert [a.status_code for a in answers] == [422, 422, 422, 422]
     assert all("John" not in a.text for a in answers)
     assert "findings[0] has 38 characters; the limit is 20" in answers[0].text
 

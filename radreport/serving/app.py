@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from radreport.serving import openai_api
 
@@ -150,14 +152,31 @@ class GenerationQueue:
             raise ServiceError(504, f"generation took longer than {self.timeout_s:g} s") from None
 
 
+def without_content(error: dict) -> dict:
+    """A validation error naming the field, without the submitted input (report text); an unknown field's name is
+    request content too, so it is named by where it was found."""
+    loc, msg = list(error.get("loc", ())), error.get("msg", "")
+    if error.get("type") == "extra_forbidden":
+        loc, msg = loc[:-1], "unknown field (only the documented fields are accepted)"
+    return {"loc": loc, "msg": msg, "type": error.get("type", "")}
+
+
 async def validation_error(request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 without the submitted input, which is report text (OpenAI's 400 shape on its routes)."""
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()]
+    errors = [without_content(e) for e in error.errors()]
     if request.url.path in openai_api.PATHS:
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         param = ".".join(str(p) for p in first["loc"] if p != "body") or None
         return openai_api.error(400, f"{param}: {first['msg']}" if param else first["msg"], param)
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def http_error(request, error: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own refusals (a body that does not parse, nested past the JSON parser's depth) in OpenAI's shape on
+    its routes."""
+    if request.url.path in openai_api.PATHS:
+        return openai_api.error(error.status_code, str(error.detail), headers=error.headers)
+    return await http_exception_handler(request, error)
 
 
 async def service_error(request, error: ServiceError) -> JSONResponse:
@@ -219,6 +238,7 @@ def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> 
     app = FastAPI(title="radreport", description=__doc__)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(ServiceError, service_error)
     GenerateRequest = request_model(limits)
     queue = GenerationQueue(limits.max_queue, limits.timeout_s)

@@ -171,8 +171,7 @@ def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
     async def answer(request, chat: bool):
         served = ids_now()
         if request.model not in served:
-            return error(404, f"model {request.model!r} is not served here; GET /v1/models lists {served}",
-                         "model", "model_not_found")
+            return error(404, f"the model is not served here; GET /v1/models lists {served}", "model", "model_not_found")
         kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
         ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
         if request.stream:
