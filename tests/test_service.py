@@ -102,6 +102,38 @@ def test_an_image_bomb_is_a_422_and_an_unreadable_image_in_the_index():
     assert answer.status_code == 422 and "megapixels" in answer.text
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def encoded(image, format: str) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format)
+    return out.getvalue()
+
+
+def test_images_that_do_not_decode_or_are_not_png_or_jpeg_are_a_422_naming_which():
+    import os
+
+    from PIL import Image
+
+    noise = Image.frombytes("L", (128, 128), os.urandom(128 * 128))
+    png, jpeg = encoded(noise, "PNG"), encoded(noise, "JPEG")
+    not_zlib = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", (8).to_bytes(4, "big") * 2 + b"\x08\x00\x00\x00\x00")
+                + png_chunk(b"IDAT", b"not a zlib stream") + png_chunk(b"IEND", b""))  # every CRC right
+    refused = [jpeg[:len(jpeg) // 2], not_zlib] + [encoded(noise, f) for f in ("TIFF", "BMP", "GIF", "ICO", "WEBP",
+                                                                               "PCX", "TGA", "EPS")]
+    with served(SlowModel(takes_images=True), max_body_bytes=1_000_000) as url:
+        post = lambda images: httpx.post(f"{url}/v1/report", timeout=10,  # noqa: E731
+                                         json={"images": [base64.b64encode(i).decode() for i in images]})
+        answers = [post([png, image]) for image in refused]
+        accepted = post([png, jpeg])
+    assert [a.status_code for a in answers] == [422] * len(refused) and all("images[1]" in a.text for a in answers)
+    assert accepted.status_code == 200
+
+
 def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes():
     import socket
 

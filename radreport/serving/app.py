@@ -223,7 +223,7 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
                     raw = base64.b64decode(data, validate=True)
                 except binascii.Error:
                     raise ValueError(f"images[{index}] is not base64") from None
-                fault = image_fault(io.BytesIO(raw))
+                fault = image_fault(io.BytesIO(raw), decode=True)
                 if fault:
                     raise ValueError(f"images[{index}]: {fault}")
                 decoded.append(raw)
