@@ -4,10 +4,12 @@ long as the test says (the limits belong to the server, not the model)."""
 import asyncio
 import base64
 import io
+import threading
 import time
 
 import httpx
 
+from radreport.inference.generation import Completion
 from radreport.serving.app import Limits, create_app
 from tests.serving import served_app
 
@@ -20,6 +22,26 @@ class SlowModel:
         self.calls += 1
         time.sleep(self.seconds)
         return ["No acute abnormality."] * len(inputs)
+
+
+class TextModel(SlowModel):
+    """A stand-in text model for the OpenAI routes: the input "forever" is generated a token every 10 ms until the
+    server stops it (or 20 s pass); any other input is answered at once."""
+    tokenizer = None
+
+    def __init__(self):
+        super().__init__()
+        self.stopped = threading.Event()
+
+    def complete(self, text, max_new_tokens, temperature, top_p, stop, seed, streamer, json_schema):
+        try:
+            for _ in range(2000 if text == "forever" else 1):
+                if streamer is not None:
+                    streamer.put(None)
+                time.sleep(0.01)
+        finally:
+            self.stopped.set()
+        return Completion("No acute abnormality.", 1, 1, "stop")
 
 
 def served(model, **limits):
@@ -146,3 +168,26 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes():
             while chunk := raw.recv(65536):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 408") and b"request body" in answer
+
+
+def test_a_hung_registry_delays_neither_health_nor_the_model_list():
+    registry_back = threading.Event()
+
+    def aliases():  # the registry's alias lookup (served_ids), hung until the test lets it answer
+        registry_back.wait(60)
+        return ["m@1", "m@champion"]
+
+    async def ask(url):
+        async with httpx.AsyncClient(timeout=10) as client:  # 10 s: only so a hang fails
+            listed, health = await asyncio.gather(client.get(f"{url}/v1/models"), client.get(f"{url}/health"))
+            chat = await client.post(f"{url}/v1/chat/completions",
+                                     json={"model": "m@1", "messages": [{"role": "user", "content": "Lungs clear."}]})
+            registry_back.set()
+            relisted = await client.get(f"{url}/v1/models")
+            return listed, health, chat, relisted
+
+    with served_app(create_app(TextModel(), {"model": "m", "version": 1}, Limits(), aliases)) as url:
+        listed, health, chat, relisted = asyncio.run(ask(url))
+    assert health.status_code == 200 and chat.status_code == 200
+    assert [m["id"] for m in listed.json()["data"]] == ["m@1"]  # the version's own id, until the registry answers
+    assert [m["id"] for m in relisted.json()["data"]] == ["m@1", "m@champion"]

@@ -45,6 +45,7 @@ class Limits:
     max_images: int = 2
     max_queue: int = 8          # generation requests waiting or running before 503
     timeout_s: float = 300.0    # a request's wait plus generation before 504
+    registry_wait_s: float = 2.0  # an answer's wait for the registry's aliases before it uses the last ids known
 
 
 class BodyTooLarge(Exception):
@@ -234,7 +235,8 @@ def report_request_model(limits: Limits) -> type[BaseModel]:
 
 def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> FastAPI:
     """`model` has generate(texts, batch_size, max_new_tokens) -> texts (and for a text model .tokenizer and
-    .complete(...) for the OpenAI routes, which answer to `model_ids`); `info` names it in every answer."""
+    .complete(...) for the OpenAI routes, which answer to `model_ids`: a list, or a function reading the registry);
+    `info` names it in every answer."""
     app = FastAPI(title="radreport", description=__doc__)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -269,5 +271,8 @@ def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> 
                                                                          request.max_new_tokens), **info})
 
     if hasattr(model, "complete"):
-        openai_api.add_openai_routes(app, model, model_ids or [f"{info['model']}@{info['version']}"], limits, queue)
+        version_id = f"{info['model']}@{info['version']}"
+        read = model_ids if callable(model_ids) else lambda: model_ids or [version_id]
+        ids = openai_api.ServedIds(read, [version_id], limits.registry_wait_s)
+        openai_api.add_openai_routes(app, model, ids, limits, queue)
     return app

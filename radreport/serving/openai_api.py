@@ -9,7 +9,10 @@ logprobs are refused with OpenAI's error shape rather than ignored. `stream: tru
 tokens are generated.
 """
 
+import asyncio
+import concurrent.futures
 import json
+import threading
 import time
 import uuid
 from typing import Literal, Optional, Union
@@ -30,6 +33,40 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
 def error(status: int, message: str, param: str | None = None, code: str | None = None,
           headers: dict | None = None) -> JSONResponse:
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+
+
+class ServedIds:
+    """The ids a model answers to, as `read` gives them (the registry's aliases: served_ids) in a thread of its own:
+    an answer waits at most `wait_s` for a read, then uses the last ids known (first `known`), so a locked or
+    unreachable registry never holds up a request, nor, by blocking the event loop, /health. One read at a time."""
+
+    def __init__(self, read, known: list[str], wait_s: float):
+        self.read, self.known, self.wait_s = read, known, wait_s
+        self.reading = self.start_reading()
+
+    def start_reading(self) -> concurrent.futures.Future:
+        """A read in a daemon thread (a hung registry must not hold up the server's exit); done when it ends."""
+        done = concurrent.futures.Future()
+
+        def read():
+            try:
+                self.known = list(self.read())
+            except Exception:  # noqa: BLE001 - whatever the registry raises, the last ids known still hold
+                pass
+            finally:
+                done.set_result(None)
+
+        threading.Thread(target=read, name="registry", daemon=True).start()
+        return done
+
+    async def __call__(self) -> list[str]:
+        if self.reading.done():
+            self.reading = self.start_reading()
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.reading)), self.wait_s)
+        except asyncio.TimeoutError:
+            pass
+        return self.known
 
 
 def sampling_fields(limits):
@@ -147,18 +184,17 @@ def usage(done) -> dict:
             "total_tokens": done.prompt_tokens + done.completion_tokens}
 
 
-def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
+def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) -> None:
     """Routes for `model` (with .tokenizer and .complete(text, max_new_tokens, temperature, top_p, stop, seed,
-    streamer, json_schema)), answering to the ids `model_ids()` gives (a list works too); generation goes through
-    the service's queue."""
-    ids_now = model_ids if callable(model_ids) else lambda: list(model_ids)
+    streamer, json_schema)), answering to the ids `await ids_now()` gives; generation goes through the service's
+    queue."""
     ChatRequest, CompletionRequest = request_models(limits)
     created = int(time.time())
 
     @app.get("/v1/models")
     async def models() -> dict:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created, "owned_by": "radreport"}
-                                           for i in ids_now()]}
+                                           for i in await ids_now()]}
 
     def run(request, streamer=None):
         try:
@@ -169,7 +205,7 @@ def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
                 streamer.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
 
     async def answer(request, chat: bool):
-        served = ids_now()
+        served = await ids_now()
         if request.model not in served:
             return error(404, f"the model is not served here; GET /v1/models lists {served}", "model", "model_not_found")
         kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
@@ -183,7 +219,6 @@ def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
                 "choices": [{**choice, "finish_reason": done.finish_reason}], "usage": usage(done)}
 
     async def stream(request, chat: bool, kind: str, ident: str):
-        import asyncio
         from queue import Empty as StreamerTimeout
 
         from transformers import TextIteratorStreamer
