@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from radreport.inference.patterns import ChecksBusy, PatternCheck
+
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
 
 
@@ -105,10 +107,7 @@ def sampling_fields(limits):
             if not isinstance(schema, dict):
                 raise ValueError("response_format is {type: text}, {type: json_object} or {type: json_schema, "
                                  "json_schema: {name, schema}}")
-            from radreport.inference.constrained import json_parser
-
-            json_parser(schema)  # SchemaRefused (a ValueError) names what cannot be enforced
-            return schema
+            return schema  # whether it can be enforced is checked apart from the event loop: schema_refused
 
         @field_validator("logprobs", "tools")
         @classmethod
@@ -184,12 +183,34 @@ def usage(done) -> dict:
             "total_tokens": done.prompt_tokens + done.completion_tokens}
 
 
+def parser_refusal(schema: dict) -> str | None:
+    from radreport.inference.constrained import SchemaRefused, json_parser
+
+    try:
+        json_parser(schema)
+    except SchemaRefused as refused:
+        return str(refused)
+    return None
+
+
 def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) -> None:
     """Routes for `model` (with .tokenizer and .complete(text, max_new_tokens, temperature, top_p, stop, seed,
     streamer, json_schema)), answering to the ids `await ids_now()` gives; generation goes through the service's
     queue."""
     ChatRequest, CompletionRequest = request_models(limits)
     created = int(time.time())
+    pattern_check = PatternCheck()
+
+    async def schema_refused(schema: dict) -> JSONResponse | None:
+        """400 for a schema constrained decoding cannot enforce, 503 while too many are being checked. Its patterns
+        are compiled in a child process first: building the parser (here, then in the worker that holds the model)
+        compiles some of them, and one pattern can take hours."""
+        try:
+            why = await pattern_check.refusal(schema) or await asyncio.to_thread(parser_refusal, schema)
+        except ChecksBusy:
+            return error(503, "too many response_format schemas are being checked; try again later",
+                         headers={"Retry-After": "1"})
+        return error(400, f"response_format: {why}", "response_format") if why else None
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -207,7 +228,12 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
     async def answer(request, chat: bool):
         served = await ids_now()
         if request.model not in served:
-            return error(404, f"the model is not served here; GET /v1/models lists {served}", "model", "model_not_found")
+            return error(404, f"the model is not served here; GET /v1/models lists {served}", "model",
+                         "model_not_found")
+        if request.response_format is not None:
+            refused = await schema_refused(request.response_format)
+            if refused:
+                return refused
         kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
         ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
         if request.stream:
