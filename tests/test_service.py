@@ -24,20 +24,27 @@ class SlowModel:
         return ["No acute abnormality."] * len(inputs)
 
 
+class WordTokenizer:
+    def decode(self, tokens, **options):
+        return "word " * len(tokens)
+
+
 class TextModel(SlowModel):
     """A stand-in text model for the OpenAI routes: the input "forever" is generated a token every 10 ms until the
-    server stops it (or 20 s pass); any other input is answered at once."""
-    tokenizer = None
+    server stops it (or 100 s pass); any other input is answered at once."""
+    tokenizer = WordTokenizer()
 
     def __init__(self):
         super().__init__()
         self.stopped = threading.Event()
 
     def complete(self, text, max_new_tokens, temperature, top_p, stop, seed, streamer, json_schema):
+        import torch
+
         try:
-            for _ in range(2000 if text == "forever" else 1):
+            for _ in range(10_000 if text == "forever" else 1):
                 if streamer is not None:
-                    streamer.put(None)
+                    streamer.put(torch.tensor([[0]]))
                 time.sleep(0.01)
         finally:
             self.stopped.set()
@@ -191,3 +198,25 @@ def test_a_hung_registry_delays_neither_health_nor_the_model_list():
     assert health.status_code == 200 and chat.status_code == 200
     assert [m["id"] for m in listed.json()["data"]] == ["m@1"]  # the version's own id, until the registry answers
     assert [m["id"] for m in relisted.json()["data"]] == ["m@1", "m@champion"]
+
+
+def test_a_completion_past_the_timeout_stops_and_frees_the_worker():
+    model = TextModel()
+    with served_app(create_app(model, {"model": "m", "version": 1}, Limits(max_queue=2, timeout_s=1.0))) as url:
+        ask = lambda text: httpx.post(f"{url}/v1/chat/completions", timeout=30,  # noqa: E731
+                                      json={"model": "m@1", "messages": [{"role": "user", "content": text}]})
+        late = ask("forever")
+        stopped = model.stopped.wait(30)  # 30 s: only so a hang fails
+        after = ask("Lungs clear.")
+    assert (late.status_code, stopped, after.status_code) == (504, True, 200)
+
+
+def test_a_stream_whose_client_leaves_stops_generating():
+    model = TextModel()
+    body = {"model": "m@1", "stream": True, "messages": [{"role": "user", "content": "forever"}]}
+    with served_app(create_app(model, {"model": "m", "version": 1}, Limits())) as url:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as stream:
+            lines = stream.iter_lines()
+            first, second = next(lines), next(line for line in lines if line)  # a role event, then words
+        stopped = model.stopped.wait(30)  # 30 s: only so a hang fails
+    assert first.startswith("data: ") and "word" in second and stopped

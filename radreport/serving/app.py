@@ -9,8 +9,9 @@ Bad requests get a 4xx naming what is wrong and never echoing the report text (4
 counted as it arrives; 408 for a body that has not all arrived within `body_timeout_s`; 422 for an invalid one) and
 the server stays up. Generation runs one request at a time (the model is not shared between threads) behind a bounded
 queue: when `max_queue` requests are waiting, the next gets 503 with Retry-After; one that waits and runs longer than
-`timeout_s` gets 504 (its generation finishes in the background and still counts against the queue). /health answers
-at once, whatever is queued.
+`timeout_s` gets 504 and its job is cancelled: dropped if still waiting, stopped at its next token if a completion (a
+/v1/generate or /v1/report batch has no such hook: it finishes in the background and still counts against the
+queue). /health answers at once, whatever is queued.
 """
 
 import asyncio
@@ -124,33 +125,39 @@ class GenerationQueue:
         self.model_lock, self.count_lock = threading.Lock(), threading.Lock()
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="generation")
 
-    def run(self, job):
+    def run(self, job, cancelled: threading.Event):
         try:
             with self.model_lock:
+                if cancelled.is_set():
+                    return None  # answered already (504): nobody waits for it
                 started = time.monotonic()
-                result = job()
+                result = job(cancelled)
                 self.seconds_per_job = 0.8 * self.seconds_per_job + 0.2 * (time.monotonic() - started)
                 return result
         finally:
             with self.count_lock:
                 self.admitted -= 1
 
-    def start(self, job) -> concurrent.futures.Future:
-        """The running (or waiting) job, or ServiceError 503 when the queue is full."""
+    def start(self, job, cancelled: threading.Event) -> concurrent.futures.Future:
+        """The running (or waiting) job, or ServiceError 503 when the queue is full. `job(cancelled)` is skipped if
+        `cancelled` is set before its turn, and should stop early once it is set."""
         with self.count_lock:
             if self.admitted >= self.size:
                 retry = max(1, round(self.seconds_per_job * self.admitted))
                 raise ServiceError(503, f"{self.admitted} requests queued; try again later", {"Retry-After": str(retry)})
             self.admitted += 1
-        return self.pool.submit(self.run, job)
+        return self.pool.submit(self.run, job, cancelled)
 
     async def submit(self, job):
-        """The job's result, or ServiceError 503 (queue full) / 504 (past the deadline)."""
-        future = asyncio.wrap_future(self.start(job))
+        """The job's result, or ServiceError 503 (queue full) / 504 (past the deadline, which cancels the job)."""
+        cancelled = threading.Event()
+        future = asyncio.wrap_future(self.start(job, cancelled))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
             raise ServiceError(504, f"generation took longer than {self.timeout_s:g} s") from None
+        finally:
+            cancelled.set()  # answered, or the client has gone: a job still running is no longer wanted
 
 
 def without_content(error: dict) -> dict:
@@ -261,14 +268,14 @@ def create_app(model, info: dict, limits: Limits = Limits(), model_ids=None) -> 
 
         @app.post("/v1/report")
         async def report(request: ReportRequest):
-            return await queue.submit(lambda: write_and_generate(request.images, request.max_new_tokens))
+            return await queue.submit(lambda _: write_and_generate(request.images, request.max_new_tokens))
 
         return app
 
     @app.post("/v1/generate")
     async def generate(request: GenerateRequest):
-        return await queue.submit(lambda: {"impressions": model.generate(request.findings, limits.max_batch,
-                                                                         request.max_new_tokens), **info})
+        return await queue.submit(lambda _: {"impressions": model.generate(request.findings, limits.max_batch,
+                                                                           request.max_new_tokens), **info})
 
     if hasattr(model, "complete"):
         version_id = f"{info['model']}@{info['version']}"

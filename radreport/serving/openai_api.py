@@ -71,6 +71,28 @@ class ServedIds:
         return self.known
 
 
+class Cancelled(Exception):
+    """Raised at the next token of a generation whose request has gone (past its deadline, or the client left)."""
+
+
+class Watched:
+    """A transformers streamer (put, end) that stops the generation it is given to, by raising Cancelled at the next
+    token, once `cancelled` is set; the tokens go on to `inner` (a stream's TextIteratorStreamer) if there is one."""
+
+    def __init__(self, cancelled: threading.Event, inner=None):
+        self.cancelled, self.inner = cancelled, inner
+
+    def put(self, value) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled
+        if self.inner is not None:
+            self.inner.put(value)
+
+    def end(self) -> None:
+        if self.inner is not None:
+            self.inner.end()
+
+
 def sampling_fields(limits):
     class Sampling(BaseModel):
         model_config = ConfigDict(extra="ignore")  # clients send fields of their own (user, stream_options, ...)
@@ -217,13 +239,15 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created, "owned_by": "radreport"}
                                            for i in await ids_now()]}
 
-    def run(request, streamer=None):
+    def run(request, cancelled: threading.Event, streamer=None):
+        watched = Watched(cancelled, streamer)
         try:
             return model.complete(request.text, request.budget(96), request.temperature, request.top_p,
-                                  request.stop, request.seed, streamer, request.response_format)
+                                  request.stop, request.seed, watched, request.response_format)
+        except Cancelled:
+            return None  # its request has been answered already
         finally:
-            if streamer is not None:
-                streamer.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
+            watched.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
 
     async def answer(request, chat: bool):
         served = await ids_now()
@@ -238,7 +262,7 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
         ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
         if request.stream:
             return await stream(request, chat, kind, ident)
-        done = await queue.submit(lambda: run(request))
+        done = await queue.submit(lambda cancelled: run(request, cancelled))
         choice = ({"index": 0, "message": {"role": "assistant", "content": done.text}} if chat else
                   {"index": 0, "text": done.text, "logprobs": None})
         return {"id": ident, "object": kind, "created": int(time.time()), "model": request.model,
@@ -251,7 +275,8 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
 
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=limits.timeout_s)
-        finished = queue.start(lambda: run(request, streamer))  # admitted, or Busy before the response starts
+        cancelled = threading.Event()
+        finished = queue.start(lambda _: run(request, cancelled, streamer), cancelled)  # or 503 before the response
         loop = asyncio.get_running_loop()
 
         def error_event(message: str) -> str:
@@ -303,7 +328,14 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
                 yield chunk([], usage=usage(done))
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        async def events_then_stop():
+            try:
+                async for data in events():
+                    yield data
+            finally:
+                cancelled.set()  # the stream ended, past its deadline or with the client gone: stop generating
+
+        return StreamingResponse(events_then_stop(), media_type="text/event-stream")
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatRequest):
