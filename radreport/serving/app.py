@@ -50,7 +50,7 @@ class Limits:
 
 
 class BodyTooLarge(Exception):
-    pass
+    """The body has passed the limit."""
 
 
 class BodyLimit:

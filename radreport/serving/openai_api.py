@@ -276,7 +276,7 @@ def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) ->
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=limits.timeout_s)
         cancelled = threading.Event()
-        finished = queue.start(lambda _: run(request, cancelled, streamer), cancelled)  # or 503 before the response
+        finished = queue.start(lambda job_cancelled: run(request, job_cancelled, streamer), cancelled)  # or 503
         loop = asyncio.get_running_loop()
 
         def error_event(message: str) -> str:
