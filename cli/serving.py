@@ -66,7 +66,9 @@ def generate(name, version, findings, images, more_images, input_path, output, b
               help="Generation requests waiting or running; past it, 503 with Retry-After.")
 @click.option("--timeout-s", type=float, default=300.0, show_default=True,
               help="A request's wait plus generation before 504.")
-def serve(name, version, host, port, max_batch, max_chars, max_body_mb, max_queue, timeout_s):
+@click.option("--body-timeout-s", type=float, default=30.0, show_default=True,
+              help="Time for a request's whole body to arrive before 408.")
+def serve(name, version, host, port, max_batch, max_chars, max_body_mb, max_queue, timeout_s, body_timeout_s):
     """An HTTP endpoint for the champion (or --version N): /v1/generate and the OpenAI API for text models,
     /v1/report for image models."""
     import uvicorn
@@ -79,7 +81,7 @@ def serve(name, version, host, port, max_batch, max_chars, max_body_mb, max_queu
     limits = Limits(max_batch=max_batch, max_chars=max_chars,
                     max_body_bytes=max_body_mb * 2**20 if model.modality.takes_images else Limits.max_body_bytes,
                     max_images=model.checkpoints.manifest.get("max_images", 2), max_queue=max_queue,
-                    timeout_s=timeout_s)
+                    timeout_s=timeout_s, body_timeout_s=body_timeout_s)
     model_ids = served_ids(registry, name, version)
     app = create_app(model, {"model": name, "version": version, "task": model.task}, limits, model_ids)
     routes = "POST /v1/report" if model.modality.takes_images else \

@@ -111,6 +111,37 @@ def test_a_json_schema_answer_is_valid_for_the_schema_in_one_call(server):
         assert isinstance(answer["urgent"], bool) and reply.choices[0].finish_reason == "stop"
 
 
+def pattern_schema(pattern: str) -> dict:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": pattern}}, "required": ["code"],
+              "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": "code", "schema": schema}}
+
+
+def test_a_schema_pattern_is_enforced(server):
+    import json
+    import re
+
+    url, _ = server
+    code = pattern_schema("^[a-c]{2}$")
+    reply = client(url).chat.completions.create(model=IDS[0], max_tokens=32, response_format=code,
+                                                messages=[{"role": "user", "content": FINDINGS}])
+    assert re.fullmatch("[a-c]{2}", json.loads(reply.choices[0].message.content)["code"])
+
+
+@pytest.mark.parametrize("pattern", ["(a|b)*a(a|b){18}", r"(a)\1", "(?<=a)b", "a(?=b)", "a$b"])
+def test_a_pattern_constrained_decoding_cannot_enforce_is_a_400_and_the_server_goes_on(server, pattern):
+    """(a|b)*a(a|b){18} compiles to 2^19 states (hours of the worker, which holds the model); the others would be
+    answered with text that is not valid for the schema."""
+    url, _ = server
+    refused = httpx.post(f"{url}/v1/chat/completions", timeout=60,  # 60 s: only so a hang fails
+                         json={"model": IDS[0], "max_tokens": 32, "response_format": pattern_schema(pattern),
+                               "messages": [{"role": "user", "content": FINDINGS}]})
+    after = client(url).chat.completions.create(model=IDS[0], max_tokens=4, timeout=60,
+                                                messages=[{"role": "user", "content": FINDINGS}])
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "response_format"
+    assert after.choices[0].finish_reason in ("stop", "length")
+
+
 def test_sampling_is_seeded(server):
     url, _ = server
     api = client(url)
@@ -137,6 +168,24 @@ def test_malformed_requests_get_openais_error_shape_without_the_text(server, req
     with pytest.raises(openai.APIStatusError) as raised:
         client(url).chat.completions.create(**request_body)
     assert raised.value.status_code == status
+
+
+def test_errors_name_the_field_never_the_request_content(server):
+    url, _ = server
+    secret = "Patient John Q Example has a 3 cm mass"
+    unknown_model = httpx.post(f"{url}/v1/chat/completions", timeout=30,
+                               json={"model": secret, "messages": [{"role": "user", "content": FINDINGS}]})
+    assert unknown_model.status_code == 404 and unknown_model.json()["error"]["param"] == "model"
+    assert "John" not in unknown_model.text
+
+
+def test_a_deeply_nested_body_is_refused_in_openais_shape(server):
+    url, _ = server
+    depth = 100_000  # past the JSON parser's recursion limit, inside the body limit
+    body = '{"model": "%s", "messages": %s%s}' % (IDS[0], "[" * depth, "]" * depth)
+    answer = httpx.post(f"{url}/v1/chat/completions", content=body, timeout=30,
+                        headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_an_oversized_body_is_a_413_in_openais_shape(server):

@@ -38,7 +38,8 @@ def json_parser(schema: dict):
     try:
         return JsonSchemaParser(schema)
     except Exception as error:  # noqa: BLE001 - the parser raises many types for schemas it cannot handle
-        raise SchemaRefused(f"the JSON schema cannot be enforced ({type(error).__name__}: {error})") from None
+        # The parser's message can quote the schema, which is request content: only its kind is named.
+        raise SchemaRefused(f"the JSON schema cannot be enforced ({type(error).__name__})") from None
 
 
 def allowed_tokens_fn(tokenizer, schema: dict):

@@ -9,7 +9,10 @@ logprobs are refused with OpenAI's error shape rather than ignored. `stream: tru
 tokens are generated.
 """
 
+import asyncio
+import concurrent.futures
 import json
+import threading
 import time
 import uuid
 from typing import Literal, Optional, Union
@@ -17,6 +20,8 @@ from typing import Literal, Optional, Union
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from radreport.inference.patterns import ChecksBusy, PatternCheck
 
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
 
@@ -30,6 +35,62 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
 def error(status: int, message: str, param: str | None = None, code: str | None = None,
           headers: dict | None = None) -> JSONResponse:
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+
+
+class ServedIds:
+    """The ids a model answers to, as `read` gives them (the registry's aliases: served_ids) in a thread of its own:
+    an answer waits at most `wait_s` for a read, then uses the last ids known (first `known`), so a locked or
+    unreachable registry never holds up a request, nor, by blocking the event loop, /health. One read at a time."""
+
+    def __init__(self, read, known: list[str], wait_s: float):
+        self.read, self.known, self.wait_s = read, known, wait_s
+        self.reading = self.start_reading()
+
+    def start_reading(self) -> concurrent.futures.Future:
+        """A read in a daemon thread (a hung registry must not hold up the server's exit); done when it ends."""
+        done = concurrent.futures.Future()
+
+        def read():
+            try:
+                self.known = list(self.read())
+            except Exception:  # noqa: BLE001 - whatever the registry raises, the last ids known still hold
+                pass
+            finally:
+                done.set_result(None)
+
+        threading.Thread(target=read, name="registry", daemon=True).start()
+        return done
+
+    async def __call__(self) -> list[str]:
+        if self.reading.done():
+            self.reading = self.start_reading()
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.reading)), self.wait_s)
+        except asyncio.TimeoutError:
+            pass
+        return self.known
+
+
+class Cancelled(Exception):
+    """Raised at the next token of a generation whose request has gone (past its deadline, or the client left)."""
+
+
+class Watched:
+    """A transformers streamer (put, end) that stops the generation it is given to, by raising Cancelled at the next
+    token, once `cancelled` is set; the tokens go on to `inner` (a stream's TextIteratorStreamer) if there is one."""
+
+    def __init__(self, cancelled: threading.Event, inner=None):
+        self.cancelled, self.inner = cancelled, inner
+
+    def put(self, value) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled
+        if self.inner is not None:
+            self.inner.put(value)
+
+    def end(self) -> None:
+        if self.inner is not None:
+            self.inner.end()
 
 
 def sampling_fields(limits):
@@ -68,10 +129,7 @@ def sampling_fields(limits):
             if not isinstance(schema, dict):
                 raise ValueError("response_format is {type: text}, {type: json_object} or {type: json_schema, "
                                  "json_schema: {name, schema}}")
-            from radreport.inference.constrained import json_parser
-
-            json_parser(schema)  # SchemaRefused (a ValueError) names what cannot be enforced
-            return schema
+            return schema  # whether it can be enforced is checked apart from the event loop: schema_refused
 
         @field_validator("logprobs", "tools")
         @classmethod
@@ -147,51 +205,78 @@ def usage(done) -> dict:
             "total_tokens": done.prompt_tokens + done.completion_tokens}
 
 
-def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
+def parser_refusal(schema: dict) -> str | None:
+    from radreport.inference.constrained import SchemaRefused, json_parser
+
+    try:
+        json_parser(schema)
+    except SchemaRefused as refused:
+        return str(refused)
+    return None
+
+
+def add_openai_routes(app: FastAPI, model, ids_now: ServedIds, limits, queue) -> None:
     """Routes for `model` (with .tokenizer and .complete(text, max_new_tokens, temperature, top_p, stop, seed,
-    streamer, json_schema)), answering to the ids `model_ids()` gives (a list works too); generation goes through
-    the service's queue."""
-    ids_now = model_ids if callable(model_ids) else lambda: list(model_ids)
+    streamer, json_schema)), answering to the ids `await ids_now()` gives; generation goes through the service's
+    queue."""
     ChatRequest, CompletionRequest = request_models(limits)
     created = int(time.time())
+    pattern_check = PatternCheck()
+
+    async def schema_refused(schema: dict) -> JSONResponse | None:
+        """400 for a schema constrained decoding cannot enforce, 503 while too many are being checked. Its patterns
+        are compiled in a child process first: building the parser (here, then in the worker that holds the model)
+        compiles some of them, and one pattern can take hours."""
+        try:
+            why = await pattern_check.refusal(schema) or await asyncio.to_thread(parser_refusal, schema)
+        except ChecksBusy:
+            return error(503, "too many response_format schemas are being checked; try again later",
+                         headers={"Retry-After": "1"})
+        return error(400, f"response_format: {why}", "response_format") if why else None
 
     @app.get("/v1/models")
     async def models() -> dict:
         return {"object": "list", "data": [{"id": i, "object": "model", "created": created, "owned_by": "radreport"}
-                                           for i in ids_now()]}
+                                           for i in await ids_now()]}
 
-    def run(request, streamer=None):
+    def run(request, cancelled: threading.Event, streamer=None):
+        watched = Watched(cancelled, streamer)
         try:
             return model.complete(request.text, request.budget(96), request.temperature, request.top_p,
-                                  request.stop, request.seed, streamer, request.response_format)
+                                  request.stop, request.seed, watched, request.response_format)
+        except Cancelled:
+            return None  # its request has been answered already
         finally:
-            if streamer is not None:
-                streamer.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
+            watched.end()  # transformers ends it only on success: a failed job must not leave a reader waiting
 
     async def answer(request, chat: bool):
-        served = ids_now()
+        served = await ids_now()
         if request.model not in served:
-            return error(404, f"model {request.model!r} is not served here; GET /v1/models lists {served}",
-                         "model", "model_not_found")
+            return error(404, f"the model is not served here; GET /v1/models lists {served}", "model",
+                         "model_not_found")
+        if request.response_format is not None:
+            refused = await schema_refused(request.response_format)
+            if refused:
+                return refused
         kind, prefix = ("chat.completion", "chatcmpl") if chat else ("text_completion", "cmpl")
         ident = f"{prefix}-{uuid.uuid4().hex[:24]}"
         if request.stream:
             return await stream(request, chat, kind, ident)
-        done = await queue.submit(lambda: run(request))
+        done = await queue.submit(lambda cancelled: run(request, cancelled))
         choice = ({"index": 0, "message": {"role": "assistant", "content": done.text}} if chat else
                   {"index": 0, "text": done.text, "logprobs": None})
         return {"id": ident, "object": kind, "created": int(time.time()), "model": request.model,
                 "choices": [{**choice, "finish_reason": done.finish_reason}], "usage": usage(done)}
 
     async def stream(request, chat: bool, kind: str, ident: str):
-        import asyncio
         from queue import Empty as StreamerTimeout
 
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=limits.timeout_s)
-        finished = queue.start(lambda: run(request, streamer))  # admitted, or Busy before the response starts
+        cancelled = threading.Event()
+        finished = queue.start(lambda job_cancelled: run(request, job_cancelled, streamer), cancelled)  # or 503
         loop = asyncio.get_running_loop()
 
         def error_event(message: str) -> str:
@@ -243,7 +328,14 @@ def add_openai_routes(app: FastAPI, model, model_ids, limits, queue) -> None:
                 yield chunk([], usage=usage(done))
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        async def events_then_stop():
+            try:
+                async for data in events():
+                    yield data
+            finally:
+                cancelled.set()  # the stream ended, past its deadline or with the client gone: stop generating
+
+        return StreamingResponse(events_then_stop(), media_type="text/event-stream")
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatRequest):

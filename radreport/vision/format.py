@@ -11,7 +11,7 @@ import pandas as pd
 from radreport.errors import RadreportError
 
 from radreport.formatting import task_fields
-from radreport.vision.images import image_paths
+from radreport.vision.images import FORMATS, image_paths
 
 RECORD_COLUMNS = ["report_id", "split", "images", "prompt", "output"]
 
@@ -40,7 +40,7 @@ def conversation(n_images: int, prompt: str, report: str | None = None) -> list[
 def load_images(images: str) -> list:
     from PIL import Image
 
-    return [Image.open(p).convert("RGB") for p in image_paths(images)]
+    return [Image.open(p, formats=FORMATS).convert("RGB") for p in image_paths(images)]
 
 
 class VisionCollator:

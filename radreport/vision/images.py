@@ -16,6 +16,8 @@ import pandas as pd
 from radreport.errors import RadreportError
 
 MAX_PIXELS = 60_000_000  # ~7,700 x 7,700: past any chest radiograph's resolution
+FORMATS = ("PNG", "JPEG")  # the only decoders Image.open tries (its default tries ~40; EPS runs Ghostscript)
+DETECTED = {"PNG", "JPEG", "MPO"}  # Pillow names a JPEG that carries a multi-picture index MPO
 VIEW_ORDER = {"frontal": 0, "pa": 0, "ap": 0, "lateral": 1, "ll": 1}
 INDEX_COLUMNS = ["report_id", "file", "view"]
 
@@ -52,21 +54,30 @@ def image_paths(images: str) -> list[str]:
     return json.loads(images)
 
 
-def image_fault(source) -> str | None:
-    """Why `source` (a path or a binary file object) is not an image we read, or None. Sizes are checked from the
-    header before any pixel is decoded: a few-KB PNG can declare gigapixels (PIL only warns below 179 MP)."""
+def image_fault(source, decode: bool = False) -> str | None:
+    """Why `source` (a path or a seekable binary file object) is not a PNG or JPEG image we read, or None. Sizes are
+    checked from the header before any pixel is decoded: a few-KB PNG can declare gigapixels (PIL only warns below
+    179 MP). `decode` decodes every pixel too: a truncated JPEG, or a PNG whose IDAT is not zlib, passes the checksums
+    and fails only there."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
+            with Image.open(source, formats=FORMATS) as image:
+                if image.format not in DETECTED:
+                    return "not a readable PNG or JPEG image"
                 if image.width * image.height > MAX_PIXELS:
                     return f"{image.width}x{image.height} pixels, over the limit of {MAX_PIXELS // 10**6} megapixels"
                 image.verify()
+            if decode:
+                if hasattr(source, "seek"):
+                    source.seek(0)
+                with Image.open(source, formats=FORMATS) as image:
+                    image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return f"declares more pixels than the limit of {MAX_PIXELS // 10**6} megapixels"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         return "not a readable PNG or JPEG image"
     return None
 
