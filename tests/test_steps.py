@@ -139,3 +139,22 @@ def test_retention_keeps_the_last_and_the_best_by_eval_loss(records, tiny_model,
     best = min(eval_losses, key=eval_losses.get)
     assert checkpoints.manifest["summary"]["best_eval_loss_step"] == best
     assert best < 6 and checkpoints.steps == [best, 6]  # the best survives rotation beside the last
+
+
+def test_a_loaded_checkpoint_set_takes_its_local_copy_with_it(tmp_path):
+    """The materializer copies the artifact out of the store; the copy was once left behind on every load."""
+    import gc
+
+    from materializers.checkpoints import CheckpointSetMaterializer
+    from radreport.training.checkpoints import CheckpointSet
+
+    stored = tmp_path / "store"
+    (stored / "step-2").mkdir(parents=True)
+    (stored / "step-2" / "adapter_config.json").write_text("{}")
+    (stored / "manifest.json").write_text("{}")
+    loaded = CheckpointSetMaterializer(uri=str(stored)).load(CheckpointSet)
+    copy = Path(loaded.path)
+    assert copy != stored and (copy / "step-2").is_dir() and loaded.steps == [2]
+    del loaded
+    gc.collect()
+    assert not copy.exists()
