@@ -138,7 +138,7 @@ def train(config, data, resume, out, overwrite):
 
     settings = text_only(resolve(config, data), config, "train")
     prepare_backend(settings.train.backend)
-    from radreport.training.lora import train_lora
+    from radreport.training.distributed import train as train_lora
 
     out = Path(out or exports() / "train" / Path(config).stem)
     clear_train_output(out, overwrite)

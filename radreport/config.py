@@ -172,6 +172,14 @@ class TrainConfig(LoraTrainConfig):
     keep_last_checkpoints: Optional[int] = Field(None, gt=0, description=(
         "Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every "
         "one can be evaluated)."))
+    processes: int = Field(1, ge=1, description=(
+        "Training processes on this machine, through accelerate: DDP over gloo on a CPU, NCCL on GPUs (one per GPU). "
+        "batch_size is per process: the global batch is processes x batch_size x grad_accum. Rank 0 alone saves "
+        "checkpoints and logs. Not with unsloth (one GPU)."))
+    distributed: Literal["ddp", "fsdp", "deepspeed"] = Field("ddp", description=(
+        "With processes > 1: ddp (CPU or GPU), or on GPUs fsdp or deepspeed (settings in configs/distributed/)."))
+    deepspeed_stage: Literal[2, 3] = Field(2, description=(
+        "ZeRO stage with distributed: deepspeed (configs/distributed/zero2.json or zero3.json)."))
     eval_loss_examples: int = Field(32, ge=0, description=(
         "Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and "
         "retention keeps only the last K)."))

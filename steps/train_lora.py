@@ -10,7 +10,7 @@ from ops.lineage import link_runs
 from radreport import tracking
 from radreport.training.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
-from radreport.training.lora import train_lora as train
+from radreport.training.distributed import train
 
 
 @step(experiment_tracker=True, output_materializers=CheckpointSetMaterializer)

@@ -64,7 +64,8 @@ def retention(keep_last: int | None):
 
     class Retention(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
-            prune_checkpoints(Path(args.output_dir), keep_last, state.best_global_step)
+            if state.is_world_process_zero:  # the rank that saves is the one that prunes
+                prune_checkpoints(Path(args.output_dir), keep_last, state.best_global_step)
 
     return Retention()
 
@@ -225,8 +226,10 @@ def training_examples(records: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
 
 
 def trainer_class(backend: str, cfg: TrainConfig):
-    """trl's SFTTrainer; on CPU with compact_lm_head, the subclass that computes the LM head where the loss is."""
-    if backend == "cpu-lora" and cfg.compact_lm_head:
+    """trl's SFTTrainer; on CPU with compact_lm_head, the subclass that computes the LM head where the loss is. That
+    subclass calls the model's parts directly, which DDP's wrapper would not see (no gradient all-reduce), so several
+    processes train with trl's own loss: the same loss, with the head at every position."""
+    if backend == "cpu-lora" and cfg.compact_lm_head and cfg.processes == 1:
         from radreport.training.cpu_speed import CompactHeadSFTTrainer
 
         return CompactHeadSFTTrainer
@@ -235,8 +238,9 @@ def trainer_class(backend: str, cfg: TrainConfig):
     return SFTTrainer
 
 
-def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, callbacks=()) -> CheckpointSet:
-    """Fine-tune LoRA adapters on the train split; returns every saved checkpoint in `out_dir`."""
+def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, callbacks=()) -> CheckpointSet | None:
+    """Fine-tune LoRA adapters on the train split in this process (one rank of several when launched by
+    distributed.py); returns every saved checkpoint in `out_dir` (None on ranks other than 0)."""
     from datasets import Dataset
 
     train = training_examples(records, cfg)
@@ -261,17 +265,19 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     overlong = count_overlong(rows, tokenizer, cfg.max_length)
     if overlong:
         log.warning("%d of %d training examples exceed max_length=%d and are truncated", overlong, len(rows), cfg.max_length)
-    eval_rows = prompt_completion(validation, index.examples(validation["input"].tolist()) if index else None)
+    eval_rows = prompt_completion(validation, index.examples(validation["input"].tolist())
+                                  if index and len(validation) else None)  # eval_loss_examples: 0 asks for none
     work_dir = run_dir(rows, cfg, task)
-    resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
-    if resume_from:
-        log.warning("resuming from %s", resume_from)
-        tracking.set_tags({"train_resumed_from": resume_from.name})
-    elif work_dir.exists():
-        shutil.rmtree(work_dir)  # a fresh start: no checkpoint of an earlier attempt may be mistaken for this run's
-    steps = optimizer_steps(cfg, len(rows))
+    args = sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows), max_steps=optimizer_steps(cfg, len(rows)))
+    with args.main_process_first(desc="choosing the checkpoint to resume from"):  # one rank clears, all then agree
+        resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
+        if resume_from:
+            log.warning("resuming from %s", resume_from)
+            tracking.set_tags({"train_resumed_from": resume_from.name})
+        elif work_dir.exists() and args.process_index == 0:
+            shutil.rmtree(work_dir)  # a fresh start: no checkpoint of an earlier attempt may be mistaken for this run's
     trainer = trainer_class(backend, cfg)(
-        model=model, args=sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows), max_steps=steps),
+        model=model, args=args,
         train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tokenizer, peft_config=peft_config,
         callbacks=[stop_on_non_finite(), retention(cfg.keep_last_checkpoints), *callbacks])
@@ -279,12 +285,15 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
     if trainer.state.global_step % cfg.save_steps:
-        trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))
+        trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))  # rank 0 writes (FSDP: gathers)
         if eval_rows:
             trainer.evaluate()
-        prune_checkpoints(work_dir, cfg.keep_last_checkpoints, trainer.state.best_global_step)
+        if trainer.is_world_process_zero():
+            prune_checkpoints(work_dir, cfg.keep_last_checkpoints, trainer.state.best_global_step)
+    if not trainer.is_world_process_zero():
+        return None  # rank 0 alone writes the checkpoint set and logs
     tokens = next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), 0)
-    summary = {"backend": backend, "train_examples": len(rows), "distinct_train_examples": len(train.drop_duplicates()), "truncated_examples": overlong,
+    summary = {"backend": backend, "processes": args.world_size, "train_examples": len(rows), "distinct_train_examples": len(train.drop_duplicates()), "truncated_examples": overlong,
                "eval_loss_examples": len(eval_rows), "train_seconds": round(seconds, 1),
                "final_train_loss": result.training_loss, "global_step": trainer.state.global_step,
                "resumed_from_step": checkpoint_step(resume_from) if resume_from else 0,
