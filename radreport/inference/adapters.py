@@ -9,8 +9,10 @@ from radreport.inference.generation import Completion, complete, generate
 
 
 def inference_model(checkpoints, step: int | None = None):
-    """The untuned base model (step None), or the base with checkpoint `step`'s adapter merged in: generation
-    costs what the base model costs. bf16 where the hardware computes it natively, else fp32 (see models)."""
+    """The untuned base model (step None), or the base with checkpoint `step`'s adapter: merged into 16/32-bit
+    weights, so generation costs what the base model costs; left unmerged on a quantized base (a 4-bit one as the
+    GPU recipe's), where a merge would round W + BA back to 4 bits and every figure would judge a model that was
+    never trained. bf16 where the hardware computes it natively, else fp32 (see models)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -19,7 +21,13 @@ def inference_model(checkpoints, step: int | None = None):
     model = load_for_inference(AutoModelForCausalLM, resolve_model(checkpoints.manifest["base_model"]))
     if step is None:
         return model
-    return PeftModel.from_pretrained(model, checkpoints.adapter(step)).merge_and_unload()
+    adapted = PeftModel.from_pretrained(model, checkpoints.adapter(step))
+    return adapted if is_quantized(model) else adapted.merge_and_unload()
+
+
+def is_quantized(model) -> bool:
+    """Whether the loaded weights are quantized (bitsandbytes, GPTQ, ...): transformers keeps their quantizer."""
+    return getattr(model, "hf_quantizer", None) is not None
 
 
 class TextAdapter:
