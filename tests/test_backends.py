@@ -66,3 +66,16 @@ def test_a_4bit_model_pins_bitsandbytes_and_no_model_names_this_project():
     plain = model_requirements({"summary": {"backend": "cpu-lora"}})
     assert f"bitsandbytes=={md.version('bitsandbytes')}" in qlora and not any("bitsandbytes" in r for r in plain)
     assert not any(r.split("==")[0] == "radreport" for r in qlora + plain)
+
+
+def test_the_gpu_recipe_groups_by_length_and_keeps_padding_free_off_without_a_varlen_kernel(tmp_path):
+    """Unsloth turns padding-free batches on by itself; without flash-attn or xformers SDPA then gets one dense mask
+    over the whole flattened batch. Checkpointing is the config's choice (the recipe: off)."""
+    from radreport.config import load_config
+    from radreport.training.lora import has_varlen_attention, sft_args
+
+    recipe = load_config("configs/llama3_8b_unsloth.yaml").train
+    assert (recipe.batch_size, recipe.grad_accum, recipe.gradient_checkpointing) == (8, 1, False)
+    args = sft_args(recipe, tmp_path, backend="unsloth")
+    assert args.padding_free is has_varlen_attention() is False  # neither kernel is installed here
+    assert args.train_sampling_strategy == "group_by_length" and not args.gradient_checkpointing
