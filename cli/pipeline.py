@@ -133,11 +133,9 @@ def train(config, data, resume, out, overwrite):
     """The training stage alone, outside the pipeline: checkpoints to --out."""
     from radreport.paths import exports
     from radreport.recipe import instruction_records, resolve
-    from radreport.training.backends import prepare_backend
     from radreport.training.checkpoints import clear_train_output
 
     settings = text_only(resolve(config, data), config, "train")
-    prepare_backend(settings.train.backend)
     from radreport.training.distributed import train as train_lora
 
     out = Path(out or exports() / "train" / Path(config).stem)

@@ -6,13 +6,12 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from ops.runs import RunSummary, run_pipeline, summarize
+from ops.runs import RunSummary, import_backend_early, run_pipeline, summarize
 from radreport.errors import RadreportError
 from radreport.ingest import source_fingerprint
 from radreport.paths import home
 from radreport.recipe import model_name_of
 from radreport.schedule import RetrainState, run_lock
-from radreport.training.backends import prepare_backend
 
 
 @dataclass
@@ -40,7 +39,7 @@ def champion_now(config) -> str:
 
 
 def retrain(config, name: str, stale_after_s: float, force: bool = False) -> RetrainOutcome:
-    prepare_backend(config.train.backend)  # before champion_now's bootstrap imports the ML libraries
+    import_backend_early(config)  # before champion_now's bootstrap imports the ML libraries
     state = RetrainState(home() / "schedule", name)
     with run_lock(home() / "schedule" / f"{name}.lock", stale_after_s):
         fingerprint = source_fingerprint(config.data.path)

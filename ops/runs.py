@@ -23,6 +23,13 @@ class RunSummary:
     decision: dict              # promote_model's: model_name, version, alias, reason, already_registered
 
 
+def import_backend_early(config) -> None:
+    """Unsloth, when image training runs it in this process, before anything imports trl. Text training runs
+    Unsloth in a child process (distributed.train), so this process never patches the models it evaluates."""
+    if of_config(config) is IMAGE:
+        prepare_backend(config.train.backend)
+
+
 def run_pipeline(config, schedule=None, zenml_config: str | None = None):
     """The training pipeline on the configured data (a ZenML pipeline run), or, given a ZenML Schedule, its
     registration on an orchestrator that runs schedules."""
@@ -31,7 +38,7 @@ def run_pipeline(config, schedule=None, zenml_config: str | None = None):
     from radreport.registry.names import inside
 
     model_name = model_name_of(config)
-    prepare_backend(config.train.backend)  # Unsloth, when it is the backend, before the pipeline imports trl
+    import_backend_early(config)
     from zenml import Model
 
     from ops.stack import bootstrap

@@ -79,3 +79,52 @@ def test_the_gpu_recipe_groups_by_length_and_keeps_padding_free_off_without_a_va
     args = sft_args(recipe, tmp_path, backend="unsloth")
     assert args.padding_free is has_varlen_attention() is False  # neither kernel is installed here
     assert args.train_sampling_strategy == "group_by_length" and not args.gradient_checkpointing
+
+
+def test_unsloth_trains_in_a_child_that_imports_it_first_and_this_process_never_does(tmp_path, monkeypatch):
+    """Unsloth's import patches transformers' model classes process-wide: the evaluation step, in the local
+    orchestrator's one process, would run its code. A fake `unsloth` (no GPU here) records what the child had
+    imported when it was imported; the child's training stops there."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from radreport.config import TrainConfig
+    from radreport.training import distributed
+
+    fake = tmp_path / "fake" / "unsloth"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import json, os, sys\n"
+        "open(os.environ['UNSLOTH_SAW'], 'w').write(json.dumps(sorted(m for m in ('trl', 'transformers', 'peft')"
+        " if m in sys.modules)))\n"
+        "class FastLanguageModel:\n"
+        "    @staticmethod\n"
+        "    def from_pretrained(**kwargs):\n"
+        "        raise SystemExit('fake unsloth: no GPU')\n")
+    folder = tmp_path / "exchange"
+    folder.mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")  # resolves as a local model folder; never loaded
+    (folder / "config.json").write_text(TrainConfig(backend="unsloth", model=str(tmp_path / "model")).model_dump_json())
+    import pandas as pd
+
+    pd.DataFrame({"split": ["train"], "instruction": ["i"], "input": ["x"], "output": ["y"]}).to_parquet(
+        folder / "records.parquet")
+    child = ("import radreport.training.backends as b; b.select_backend = lambda *a, **k: ('unsloth', 'test'); "
+             f"from radreport.training.worker import main; from pathlib import Path; "
+             f"main(Path({str(folder)!r}), 'findings_to_impression', Path({str(tmp_path / 'out')!r}))")
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "UNSLOTH_SAW": str(tmp_path / "saw.json"),
+                               "PYTHONPATH": f"{fake.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert "fake unsloth: no GPU" in done.stderr, done.stderr[-2000:]
+    assert json.loads((tmp_path / "saw.json").read_text()) == []  # imported before trl, transformers and peft
+
+    children = []
+    monkeypatch.setattr(distributed, "select_backend", lambda *a, **k: ("unsloth", "test"))
+    monkeypatch.setattr(distributed, "train_in_children", lambda *a: children.append(a))
+    distributed.train(None, TrainConfig(backend="unsloth"), "findings_to_impression", tmp_path / "out")
+    assert len(children) == 1 and "unsloth" not in sys.modules
+    assert distributed.launch_command("unsloth", TrainConfig(backend="unsloth"), 0) == [
+        sys.executable, "-m", "radreport.training.worker"]

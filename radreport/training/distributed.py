@@ -48,7 +48,9 @@ def check_plan(backend: str, cfg: TrainConfig) -> None:
 
 
 def launch_command(backend: str, cfg: TrainConfig, port: int) -> list[str]:
-    """`accelerate launch` for `processes` ranks on this machine."""
+    """`accelerate launch` for `processes` ranks on this machine; one Unsloth process without it."""
+    if cfg.processes == 1:
+        return [sys.executable, "-m", "radreport.training.worker"]
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes",
                str(cfg.processes), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
                "--dynamo_backend", "no"]
@@ -82,9 +84,11 @@ def failed_rank(log: str) -> str:
     return (log.strip().splitlines() or ["no output"])[-1]
 
 
-def train_across_processes(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path) -> CheckpointSet:
+def train_in_children(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path) -> CheckpointSet:
+    """Train in child processes: `processes` ranks, or one Unsloth process (see `train`)."""
     backend, _ = select_backend(cfg.backend)
-    check_plan(backend, cfg)
+    if cfg.processes > 1:
+        check_plan(backend, cfg)
     with tempfile.TemporaryDirectory(prefix="radreport-ddp-") as exchange:
         folder = Path(exchange)
         records.to_parquet(folder / "records.parquet")
@@ -97,7 +101,7 @@ def train_across_processes(records: pd.DataFrame, cfg: TrainConfig, task: str, o
         text = log.read_text(errors="replace")
         sys.stdout.write(text[-4000:])  # the trainer's progress, as one process would print it
         if done.returncode != 0:
-            raise RankFailed(f"distributed training ({cfg.processes} processes, {cfg.distributed}) failed: "
+            raise RankFailed(f"training in {cfg.processes} child process(es) ({backend}, {cfg.distributed}) failed: "
                              f"{failed_rank(text)}")
         digests = {path.name: path.read_text() for path in sorted(folder.glob("rank-*.sha256"))}
     if len(digests) != cfg.processes or len(set(digests.values())) != 1:
@@ -106,9 +110,13 @@ def train_across_processes(records: pd.DataFrame, cfg: TrainConfig, task: str, o
 
 
 def train(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, callbacks=()) -> CheckpointSet:
-    """LoRA training on `cfg.processes` processes (one: in this process)."""
-    if cfg.processes == 1:
+    """LoRA training on `cfg.processes` processes; one process trains here, except with Unsloth: its import patches
+    transformers' model classes for the whole process, and the local orchestrator runs every step in this one, so
+    the evaluation after it would run Unsloth's code, not the model the registry will serve. Unsloth trains in a
+    child process that imports it before anything else (as a step-operator pod would), and this one never does."""
+    backend, _ = select_backend(cfg.backend)
+    if cfg.processes == 1 and backend != "unsloth":
         from radreport.training.lora import train_lora
 
         return train_lora(records, cfg, task, out_dir, callbacks)
-    return train_across_processes(records, cfg, task, out_dir)
+    return train_in_children(records, cfg, task, out_dir)

@@ -1,4 +1,5 @@
-"""One rank of a multi-process training run (started by distributed.py through `accelerate launch`):
+"""One rank of a multi-process training run (started by distributed.py through `accelerate launch`), or the one
+process an Unsloth run trains in:
 
     python -m radreport.training.worker EXCHANGE_FOLDER TASK OUT_DIR
 
@@ -38,10 +39,13 @@ def rank_digest(folder: Path):
 
 
 def main(folder: Path, task: str, out_dir: Path) -> None:
-    from radreport.training.lora import train_lora
+    from radreport.training.backends import import_unsloth_first, select_backend
 
     rank = int(os.environ.get("RANK", "0"))
     cfg = TrainConfig.model_validate_json((folder / "config.json").read_text())
+    import_unsloth_first(select_backend(cfg.backend)[0])  # nothing here has imported trl, transformers or peft yet
+    from radreport.training.lora import train_lora
+
     records = pd.read_parquet(folder / "records.parquet")
     tracked = rank == 0 and os.environ.get("MLFLOW_RUN_ID")
     if tracked:
