@@ -28,3 +28,12 @@ def test_train_vlm_gpu_smoke_trains_and_reports(iu_images):
     figures = smoke("train_vlm_gpu.py")
     assert figures["smoke"] and figures["step_seconds"] > 0 and figures["images_per_s"] > 0
     assert 0 < figures["trainable_share"] < 1 and "unsloth" in figures["failures"]
+
+
+def test_gpu_e2e_smoke_runs_the_whole_dag_registers_and_predicts(iu_xray):
+    """The whole training DAG (ingest -> train -> evaluate two checkpoints -> register -> pyfunc predict) as the GPU
+    run will do it, hf-qlora in 4-bit on this CPU."""
+    figures = smoke("gpu_e2e.py")
+    assert "error" not in figures, figures
+    assert figures["backend"] == "hf-qlora" and figures["registered_version"] >= 1
+    assert {"train_lora", "evaluate_checkpoints", "promote_model", "pyfunc_load_and_predict"} <= set(figures["stage_seconds"])

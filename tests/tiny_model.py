@@ -6,7 +6,8 @@ from radreport.ingest.sample_data import NORMAL, ABNORMAL
 from radreport.formatting import PROMPT_TEMPLATE
 
 
-def build_tiny_model(out: Path) -> Path:
+def build_tiny_model(out: Path, width: int = 32) -> Path:
+    """`width` 64 where bitsandbytes' CPU kernels run it in 4 bits under LoRA (they refuse width 32 there)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -21,7 +22,7 @@ def build_tiny_model(out: Path) -> Path:
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
                          pad_token_id=0, bos_token_id=1, eos_token_id=2)
     LlamaForCausalLM(config).save_pretrained(out)
