@@ -36,9 +36,10 @@ def test_this_machine_detects_no_gpu():
 
 
 @pytest.mark.parametrize("command", ["run", "train", "retrain"])
-def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command):
-    """Through run.py as a user runs it, with select_backend answering unsloth (this machine has no GPU) and a
-    stand-in unsloth that records what was imported before it."""
+def test_unsloth_is_imported_first_in_the_training_worker_and_never_in_run_py(tmp_path, command):
+    """Through run.py as a user runs it, every process told the backend is unsloth (this machine has no GPU) and a
+    stand-in unsloth that records, in each process that imports it, what came before it. Unsloth patches
+    transformers' classes process-wide, so only the training worker may import it, and first."""
     import json
     import os
     import subprocess
@@ -46,15 +47,15 @@ def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command)
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    report = tmp_path / "imported_before.json"
-    driver = (f"import sys; sys.path[:0] = [{str(root / 'tests/fixtures/fake_unsloth')!r}, {str(root)!r}]\n"
-              "import radreport.training.backends as b; b.select_backend = lambda requested, env=None: ('unsloth', 'test')\n"
-              f"from run import main; main(['--home', {str(tmp_path / 'home')!r}, {command!r}, '--config', "
-              f"{str(root / 'configs/demo.yaml')!r}])\n")
-    done = subprocess.run([sys.executable, "-c", driver], env={**os.environ, "FAKE_UNSLOTH_REPORT": str(report)},
-                          capture_output=True, text=True, timeout=300)
-    assert "fake unsloth: recorded the import order" in done.stderr, done.stderr[-2000:]
-    assert json.loads(report.read_text()) == []
+    report = tmp_path / "imported_before.jsonl"
+    fixtures = root / "tests" / "fixtures" / "fake_unsloth"
+    done = subprocess.run([sys.executable, "run.py", "--home", str(tmp_path / "home"), command, "--config",
+                           "configs/demo.yaml"], cwd=root, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "FAKE_UNSLOTH_REPORT": str(report),
+                               "PYTHONPATH": os.pathsep.join([str(fixtures), str(root)])})
+    assert "fake unsloth: recorded the import order" in done.stdout + done.stderr, done.stderr[-2000:]
+    imports = [json.loads(line) for line in report.read_text().splitlines()]
+    assert imports == [{"before": [], "worker": True}]
 
 
 def test_a_4bit_model_pins_bitsandbytes_and_no_model_names_this_project():
@@ -79,52 +80,3 @@ def test_the_gpu_recipe_groups_by_length_and_keeps_padding_free_off_without_a_va
     args = sft_args(recipe, tmp_path, backend="unsloth")
     assert args.padding_free is has_varlen_attention() is False  # neither kernel is installed here
     assert args.train_sampling_strategy == "group_by_length" and not args.gradient_checkpointing
-
-
-def test_unsloth_trains_in_a_child_that_imports_it_first_and_this_process_never_does(tmp_path, monkeypatch):
-    """Unsloth's import patches transformers' model classes process-wide: the evaluation step, in the local
-    orchestrator's one process, would run its code. A fake `unsloth` (no GPU here) records what the child had
-    imported when it was imported; the child's training stops there."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from radreport.config import TrainConfig
-    from radreport.training import distributed
-
-    fake = tmp_path / "fake" / "unsloth"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "import json, os, sys\n"
-        "open(os.environ['UNSLOTH_SAW'], 'w').write(json.dumps(sorted(m for m in ('trl', 'transformers', 'peft')"
-        " if m in sys.modules)))\n"
-        "class FastLanguageModel:\n"
-        "    @staticmethod\n"
-        "    def from_pretrained(**kwargs):\n"
-        "        raise SystemExit('fake unsloth: no GPU')\n")
-    folder = tmp_path / "exchange"
-    folder.mkdir()
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "config.json").write_text("{}")  # resolves as a local model folder; never loaded
-    (folder / "config.json").write_text(TrainConfig(backend="unsloth", model=str(tmp_path / "model")).model_dump_json())
-    import pandas as pd
-
-    pd.DataFrame({"split": ["train"], "instruction": ["i"], "input": ["x"], "output": ["y"]}).to_parquet(
-        folder / "records.parquet")
-    child = ("import radreport.training.backends as b; b.select_backend = lambda *a, **k: ('unsloth', 'test'); "
-             f"from radreport.training.worker import main; from pathlib import Path; "
-             f"main(Path({str(folder)!r}), 'findings_to_impression', Path({str(tmp_path / 'out')!r}))")
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "UNSLOTH_SAW": str(tmp_path / "saw.json"),
-                               "PYTHONPATH": f"{fake.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
-    assert "fake unsloth: no GPU" in done.stderr, done.stderr[-2000:]
-    assert json.loads((tmp_path / "saw.json").read_text()) == []  # imported before trl, transformers and peft
-
-    children = []
-    monkeypatch.setattr(distributed, "select_backend", lambda *a, **k: ("unsloth", "test"))
-    monkeypatch.setattr(distributed, "train_in_children", lambda *a: children.append(a))
-    distributed.train(None, TrainConfig(backend="unsloth"), "findings_to_impression", tmp_path / "out")
-    assert len(children) == 1 and "unsloth" not in sys.modules
-    assert distributed.launch_command("unsloth", TrainConfig(backend="unsloth"), 0) == [
-        sys.executable, "-m", "radreport.training.worker"]
