@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from radreport.paths import DEFAULT_HOME
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLIENT_CHOICE = "RADREPORT_ZENML_CLIENT"  # how the ZenML client was chosen, for `run.py stack`
 
@@ -43,7 +45,7 @@ def users_zenml_client(environ) -> str | None:
 def configure(home: str | Path | None = None) -> Path:
     """Point radreport's stores at one state directory (flag > RADREPORT_HOME > ./.radreport). The ZenML client is the
     user's when they chose one (users_zenml_client); only otherwise the embedded one under <state dir>/zenml."""
-    root = Path(home or os.environ.get("RADREPORT_HOME") or PROJECT_ROOT / ".radreport").resolve()
+    root = Path(home or os.environ.get("RADREPORT_HOME") or DEFAULT_HOME).resolve()
     os.environ["RADREPORT_HOME"] = str(root)
     # A child process (or a second call) inherits the embedded client's ZENML_CONFIG_PATH: that is no user choice.
     embedded = os.environ.get(CLIENT_CHOICE) == "embedded"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from radreport.errors import RadreportError
 
-DEFAULT_HOME = ".radreport"
+DEFAULT_HOME = Path(__file__).resolve().parent.parent / ".radreport"  # beside the checkout, wherever it runs from
 WRITE_FLAGS = {"w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND}
 
 
 def home() -> Path:
     """The state directory (ZenML store, artifacts, MLflow store, model cache)."""
-    return Path(os.environ.get("RADREPORT_HOME", DEFAULT_HOME)).resolve()
+    return Path(os.environ.get("RADREPORT_HOME") or DEFAULT_HOME).resolve()
 
 
 def model_cache() -> Path:
