@@ -51,16 +51,21 @@ def start_dockerd(run_dir: Path, data_root: Path) -> tuple[subprocess.Popen, str
     import docker
 
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.skip(f"dockerd cannot start here: {log.read_text().strip().splitlines()[-1:]}")
-        try:
-            docker.DockerClient(base_url=socket, version="auto").ping()
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.skip(f"dockerd cannot start here: {(log.read_text().strip().splitlines() or ['-'])[-1]}")
+            try:
+                client = docker.DockerClient(base_url=socket, version="auto")  # asks the daemon its API version
+            except docker.errors.DockerException:  # not answering yet
+                time.sleep(0.2)
+                continue
+            client.containers.prune()  # what an interrupted session left in this data root
             return process, socket
-        except Exception:  # noqa: BLE001 - not answering yet
-            time.sleep(0.2)
-    stop(process)
-    pytest.skip(f"dockerd did not answer within 60 s: {log.read_text()[-500:]}")
+        pytest.skip(f"dockerd did not answer within 60 s: {log.read_text()[-500:]}")
+    except BaseException:
+        stop(process)
+        raise
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -84,13 +89,15 @@ def daemon():
     except (OSError, ValueError):
         pass
     data_root.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    process, socket = start_dockerd(run_dir, data_root)
-    TIMES["dockerd start s"] = round(time.monotonic() - started, 2)
+    process = None
     try:
+        started = time.monotonic()
+        process, socket = start_dockerd(run_dir, data_root)
+        TIMES["dockerd start s"] = round(time.monotonic() - started, 2)
         yield socket
     finally:
-        stop(process)
+        if process:
+            stop(process)
         for mount in reversed(Path("/proc/mounts").read_text().splitlines()):  # dockerd leaves its netns mounted
             if mount.split()[1].startswith(f"{run_dir}/"):
                 subprocess.run(["umount", mount.split()[1]], check=False)
