@@ -34,6 +34,11 @@ postgres:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
 	  apt-get install -y -qq --no-install-recommends postgresql; }
 
+# Docker and debootstrap for the container test (Debian's; tests/test_containers.py starts its own dockerd).
+docker:
+	command -v dockerd >/dev/null && command -v debootstrap >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends docker.io debootstrap; }
+
 # crontab for `run.py schedule` (Debian's cron; entries install without the daemon running).
 cron:
 	command -v crontab >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends cron; }
@@ -43,7 +48,7 @@ setup: $(VENV)/.installed $(WORDNET)/lexnames
 demo: setup
 	$(PY) run.py run --config configs/demo.yaml $(ARGS)
 
-test: setup browser cron postgres
+test: setup browser cron postgres docker
 	$(PY) -m pytest
 
-.PHONY: setup browser cron postgres demo test
+.PHONY: setup browser cron postgres docker demo test

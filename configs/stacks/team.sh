@@ -14,11 +14,14 @@ MLFLOW_URI=${MLFLOW_URI:?set MLFLOW_URI, e.g. http://mlflow.internal:5000}
 MLFLOW_USERNAME=${MLFLOW_USERNAME:-radreport}      # the MLflow server's basic-auth user, if it has auth
 MLFLOW_PASSWORD=${MLFLOW_PASSWORD:-unused}
 
-team_tracker() {  # the experiment tracker and model registry lines, shared with kubernetes.sh
-  zenml secret create mlflow_auth --username="$MLFLOW_USERNAME" --password="$MLFLOW_PASSWORD"
-  zenml experiment-tracker register mlflow_tracker --flavor=mlflow --tracking_uri="$MLFLOW_URI" \
-    --tracking_username='{{mlflow_auth.username}}' --tracking_password='{{mlflow_auth.password}}'
-  zenml model-registry register mlflow_registry --flavor=mlflow
+team_tracker() {  # the experiment tracker and model registry lines, shared with kubernetes.sh and docker.sh (kept if there)
+  zenml secret get mlflow_auth > /dev/null 2>&1 ||
+    zenml secret create mlflow_auth --username="$MLFLOW_USERNAME" --password="$MLFLOW_PASSWORD"
+  zenml experiment-tracker describe mlflow_tracker > /dev/null 2>&1 ||
+    zenml experiment-tracker register mlflow_tracker --flavor=mlflow --tracking_uri="$MLFLOW_URI" \
+      --tracking_username='{{mlflow_auth.username}}' --tracking_password='{{mlflow_auth.password}}'
+  zenml model-registry describe mlflow_registry > /dev/null 2>&1 ||
+    zenml model-registry register mlflow_registry --flavor=mlflow
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
