@@ -69,11 +69,12 @@ def wait_until_up(server: Server, process: subprocess.Popen, log: Path, timeout:
         time.sleep(0.5)
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a server started in its own process group (start_new_session), its workers too: TERM, then KILL."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

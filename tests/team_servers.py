@@ -4,15 +4,16 @@ section; each process in its own group, all stopped on the way out."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from ops.dashboard import stop
 from tests.serving import free_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None) if Path("/usr/lib/postgresql").exists() \
@@ -43,16 +44,6 @@ def start(command: list[str], log: Path, env: dict | None = None, user: str | No
         command = ["runuser", "-u", user, "--", *command]
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, **(env or {})})
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
@@ -105,7 +96,7 @@ def team_servers(root: Path):
                         "--serve-artifacts", "--artifacts-destination", str(artifacts), "--workers", "2"],
                        log, {"MLFLOW_DISABLE_TELEMETRY": "true",
                              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
-        stack.callback(stop, mlflow)
+        stack.callback(partial(stop, timeout=30), mlflow)
 
         zenml_port = free_port()
         zenml_log = root / "zenml-server.log"
@@ -117,7 +108,7 @@ def team_servers(root: Path):
             "ZENML_SERVER_AUTO_ACTIVATE": "True", "ZENML_DEFAULT_USER_NAME": ZENML_USER,
             "ZENML_DEFAULT_USER_PASSWORD": ZENML_PASSWORD, "ZENML_ANALYTICS_OPT_IN": "false",
             "ZENML_CONFIG_PATH": str(root / "zenml-server-config")})
-        stack.callback(stop, zenml)
+        stack.callback(partial(stop, timeout=30), zenml)
 
         wait_for(f"http://127.0.0.1:{mlflow_port}/health", mlflow, log)
         seconds["mlflow"] = time.monotonic() - started

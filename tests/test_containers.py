@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ops.dashboard import stop
 from tests.team_servers import PG_BIN, team_servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,18 +64,8 @@ def start_dockerd(run_dir: Path, data_root: Path) -> tuple[subprocess.Popen, str
             return process, socket
         pytest.skip(f"dockerd did not answer within 60 s: {log.read_text()[-500:]}")
     except BaseException:
-        stop(process)
+        stop(process, timeout=60)
         raise
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +87,7 @@ def daemon():
         yield socket
     finally:
         if process:
-            stop(process)
+            stop(process, timeout=60)
         for mount in reversed(Path("/proc/mounts").read_text().splitlines()):  # dockerd leaves its netns mounted
             if mount.split()[1].startswith(f"{run_dir}/"):
                 subprocess.run(["umount", mount.split()[1]], check=False)
@@ -120,7 +110,7 @@ def image_build(daemon, tmp_path_factory):
         {"image build s": round(time.monotonic() - started, 1)})), daemon=True)
     timer.start()
     yield process, timer, log
-    stop(process)
+    stop(process, timeout=60)
 
 
 @pytest.fixture(scope="module")
