@@ -79,14 +79,13 @@ def test_the_queue_is_bounded_and_health_answers_at_once_under_load():
             body = {"findings": ["Lungs clear."], "max_new_tokens": 4}
             posts = [asyncio.create_task(client.post(f"{url}/v1/generate", json=body)) for _ in range(12)]
             await asyncio.sleep(0.3)
-            started = time.monotonic()
             health = await client.get(f"{url}/health")
-            health_s = time.monotonic() - started
-            return [r.status_code for r in await asyncio.gather(*posts)], health, health_s, posts
+            still_generating = sum(not post.done() for post in posts)
+            return [r.status_code for r in await asyncio.gather(*posts)], health, still_generating, posts
 
     with served(SlowModel(0.3), max_queue=3) as url:
-        codes, health, health_s, posts = asyncio.run(load(url))
-    assert health.status_code == 200 and health_s < 0.25  # not behind 3 x 0.3 s of generation
+        codes, health, still_generating, posts = asyncio.run(load(url))
+    assert health.status_code == 200 and still_generating > 0  # answered before the queued generations, not behind them
     assert codes.count(200) == 3 and codes.count(503) == 9
     assert all(int(p.result().headers["Retry-After"]) >= 1 for p in posts if p.result().status_code == 503)
 
