@@ -81,16 +81,12 @@ def bootstrap(local: bool = False) -> str:
 
 def check_tracker(client) -> None:
     """The pipeline's tracked steps log to the stack's MLflow experiment tracker: a stack without one is named."""
-    tracker = client.active_stack_model.components.get(experiment_tracker_type())
+    from zenml.enums import StackComponentType
+
+    tracker = client.active_stack_model.components.get(StackComponentType.EXPERIMENT_TRACKER)
     if not tracker or tracker[0].flavor_name != "mlflow":
         raise RadreportError(f"stack {client.active_stack_model.name!r} has no MLflow experiment tracker: add one "
                              "(configs/stacks/team.sh shows how) or run `run.py stack --local` for the embedded stack")
-
-
-def experiment_tracker_type():
-    from zenml.enums import StackComponentType
-
-    return StackComponentType.EXPERIMENT_TRACKER
 
 
 @dataclass(frozen=True)

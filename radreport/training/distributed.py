@@ -84,9 +84,9 @@ def failed_rank(log: str) -> str:
     return (log.strip().splitlines() or ["no output"])[-1]
 
 
-def train_in_children(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path) -> CheckpointSet:
+def train_in_children(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path,
+                      backend: str) -> CheckpointSet:
     """Train in child processes: `processes` ranks, or one Unsloth process (see `train`)."""
-    backend, _ = select_backend(cfg.backend)
     if cfg.processes > 1:
         check_plan(backend, cfg)
     with tempfile.TemporaryDirectory(prefix="radreport-ddp-") as exchange:
@@ -119,4 +119,4 @@ def train(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path, cal
         from radreport.training.lora import train_lora
 
         return train_lora(records, cfg, task, out_dir, callbacks)
-    return train_in_children(records, cfg, task, out_dir)
+    return train_in_children(records, cfg, task, out_dir, backend)
