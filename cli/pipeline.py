@@ -1,4 +1,4 @@
-"""Pipeline commands: run, retrain, schedule, train."""
+"""Pipeline commands: run, prefer, retrain, schedule, train."""
 
 import time
 from pathlib import Path
@@ -53,6 +53,22 @@ def run(config, data, zenml_config):
 @click.command()
 @config_option
 @data_option
+@click.option("--zenml-config", help="ZenML run settings (per-step resources, step operator, image).")
+def prefer(config, data, zenml_config):
+    """Tune the champion on preferences (a clinical judge, radiologists' ratings), then evaluate and gate it."""
+    from ops.runs import run_preference, summarize
+    from radreport.recipe import resolve
+
+    started = time.perf_counter()
+    pipeline_run = run_preference(resolve(config, data), zenml_config=zenml_config)
+    summary = summarize(pipeline_run, time.perf_counter() - started)
+    show_summary(summary)
+    return summary
+
+
+@click.command()
+@config_option
+@data_option
 @click.option("--name", help="Schedule name (default: the config file's name).")
 @click.option("--stale-after-hours", type=float, default=12.0, show_default=True,
               help="A lock held longer than this is reported as probably hung (the kernel frees a dead run's lock).")
@@ -69,6 +85,8 @@ def retrain(config, data, name, stale_after_hours, force):
         click.echo(f"retrain {name}: {outcome.reason}; nothing to do")
     else:
         show_summary(outcome.summary)
+        if outcome.preference is not None:
+            show_summary(outcome.preference)
     return outcome
 
 
@@ -150,4 +168,4 @@ def train(config, data, resume, out, overwrite):
     return checkpoints
 
 
-COMMANDS = [run, retrain, schedule, train]
+COMMANDS = [run, prefer, retrain, schedule, train]

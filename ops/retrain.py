@@ -6,7 +6,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from ops.runs import RunSummary, import_backend_early, run_pipeline, summarize
+from ops.runs import RunSummary, import_backend_early, run_pipeline, run_preference, summarize
 from radreport.errors import RadreportError
 from radreport.ingest import source_fingerprint
 from radreport.paths import home
@@ -19,6 +19,7 @@ class RetrainOutcome:
     status: str                      # "skipped" or "succeeded" (a failure raises RetrainFailed)
     reason: str
     summary: RunSummary | None = None
+    preference: RunSummary | None = None  # the preference run chained after SFT (preference.after_sft)
 
 
 class RetrainFailed(RadreportError):
@@ -67,4 +68,12 @@ def retrain(config, name: str, stale_after_s: float, force: bool = False) -> Ret
         decision = summary.decision
         state.record("succeeded", fingerprint, config_digest=config_digest, zenml_run_id=str(run.id),
                      model=decision["model_name"], version=decision["version"], alias=decision["alias"])
-        return RetrainOutcome("succeeded", "trained", summary)
+        preference = None
+        if config.preference is not None and config.preference.after_sft:
+            started = time.perf_counter()
+            preference_run = run_preference(config)  # a failure raises after the SFT run's success is on record
+            preference = summarize(preference_run, time.perf_counter() - started)
+            state.record("succeeded", fingerprint, config_digest=config_digest, zenml_run_id=str(preference_run.id),
+                         stage="preference", model=preference.decision["model_name"],
+                         version=preference.decision["version"], alias=preference.decision["alias"])
+        return RetrainOutcome("succeeded", "trained", summary, preference)

@@ -55,6 +55,30 @@ def run_pipeline(config, schedule=None, zenml_config: str | None = None):
         raise PipelineFailed(failure_of_last_run() or str(err)) from err
 
 
+def run_preference(config, zenml_config: str | None = None):
+    """The preference pipeline: the champion of this config's model, tuned on preferences and gated as any run."""
+    from radreport.ingest import source_fingerprint
+
+    if config.preference is None:
+        raise RadreportError("run.py prefer needs a `preference:` section in the config (see "
+                             "configs/iu_xray_preference.yaml)")
+    if of_config(config) is IMAGE:
+        raise RadreportError("run.py prefer takes text configs: preference tuning of the image model is not built")
+    model_name = model_name_of(config)
+    from zenml import Model
+
+    from ops.stack import bootstrap
+    from pipelines.preference import preference_pipeline
+
+    bootstrap()
+    pipeline = preference_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"),
+                                                config_path=zenml_config)
+    try:
+        return pipeline(config, source_fingerprint(config.data.path), model_name)
+    except RuntimeError as err:
+        raise PipelineFailed(failure_of_last_run() or str(err)) from err
+
+
 class PipelineFailed(RadreportError):
     """A step of the pipeline run failed; the message names the step and its error."""
 

@@ -253,8 +253,61 @@ class EvalConfig(Section):
 
 
 class HumanEvalConfig(Section):
-    cases: int = Field(20, gt=0, description="Cases sampled from the test split for raters.")
+    cases: int = Field(20, gt=0, description="Cases sampled for raters.")
     seed: int = Field(7, description="Seed for sampling and A/B order.")
+    split: Literal["train", "validation", "test"] = Field("test", description=(
+        "Split the rated cases come from: test to judge a model; train when the ratings are to train the next one "
+        "(`run.py prefer`), since ratings of held-out cases never train."))
+
+
+class PreferenceConfig(Section):
+    """`run.py prefer`: the champion, tuned on preferences from a clinical judge and/or radiologists' ratings."""
+    source: Literal["judge", "ratings", "both"] = Field("judge", description=(
+        "Where preferences come from: judge (the champion samples k texts per training study, scored against the "
+        "reference), ratings (imported rater sheets), or both."))
+    method: Literal["dpo", "kto"] = Field("dpo", description=(
+        "dpo: chosen/rejected pairs (trl DPOTrainer); kto: texts labelled desirable/undesirable (trl KTOTrainer; a "
+        "pair gives one of each)."))
+    ratings: list[str] = Field([], description=(
+        "Rating CSVs from the rater form or sheet (source ratings/both); their packet and unblinding key are read "
+        "from the rated version's MLflow run."))
+    rated_version: Optional[int] = Field(None, gt=0, description=(
+        "Registered version whose packet was rated (default: the champion)."))
+    studies: int = Field(256, gt=0, description=(
+        "Training studies the champion samples for (half with an abnormal reference where there are enough: the "
+        "errors that matter), chosen with `seed`."))
+    k: int = Field(4, ge=2, description="Texts sampled per study.")
+    temperature: float = Field(0.8, gt=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(60, gt=0, description="Budget per sampled text.")
+    sample_batch_size: int = Field(8, gt=0, description="Prompts per sampling batch (each encoded once for all k).")
+    margin: float = Field(0.2, ge=0, description=(
+        "Minimum reward gap between a study's best and worst text for the pair to be kept."))
+    overlap_weight: float = Field(0.3, ge=0, description="Reward weight of ROUGE-L against the reference.")
+    missed_abnormal_penalty: float = Field(0.5, ge=0, description=(
+        "Reward subtracted when the reference asserts a finding and the text asserts none."))
+    length_weight: float = Field(0.2, ge=0, description=(
+        "Reward weight of |log(words / reference words)|, so a longer text is not a better one (0: off)."))
+    rating_desirable: int = Field(4, ge=1, le=5, description="A rating at or above this makes a text desirable (KTO).")
+    rating_undesirable: int = Field(2, ge=1, le=5, description="A rating at or below this makes it undesirable.")
+    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the champion (the reference model).")
+    learning_rate: float = Field(5e-6, gt=0, description="Peak learning rate (AdamW).")
+    batch_size: int = Field(4, gt=0, description="Pairs (dpo) or texts (kto) per step.")
+    grad_accum: int = Field(1, gt=0, description="Device steps per optimizer step.")
+    max_steps: int = Field(50, gt=0, description="Optimizer steps.")
+    save_steps: int = Field(25, gt=0, description="Save (and evaluate) a checkpoint every N steps.")
+    max_length: int = Field(448, gt=8, description="Token limit per prompt + text.")
+    seed: int = Field(0, description="Seed for the studies chosen, the sampling and the data order.")
+    after_sft: bool = Field(False, description=(
+        "`run.py retrain` runs this preference pipeline after a successful SFT run, starting from the champion."))
+
+    @model_validator(mode="after")
+    def consistent(self):
+        if self.source in ("ratings", "both") and not self.ratings:
+            raise ValueError(f"source {self.source} needs ratings: the rating CSV files")
+        if self.rating_undesirable >= self.rating_desirable:
+            raise ValueError("rating_undesirable must be below rating_desirable")
+        return self
 
 
 class PromotionConfig(Section):
@@ -290,6 +343,8 @@ class PipelineConfig(Section):
     eval: EvalConfig = EvalConfig()
     human_eval: HumanEvalConfig = HumanEvalConfig()
     promotion: PromotionConfig = PromotionConfig()
+    preference: Optional[PreferenceConfig] = Field(None, description=(
+        "Preference tuning of the champion (`run.py prefer`); None: no such stage."))
 
 
 def load_config(path: str | Path | None, data_path: str | None = None):

@@ -23,6 +23,17 @@ def neutralised(value):
     return "'" + value if isinstance(value, str) and FORMULA_START.match(value) else value
 
 
+def restored(value):
+    """The text write_csv was given: its leading apostrophe removed where it added one."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and FORMULA_START.match(value[1:]) else value
+
+
+def read_csv(path: Path | str) -> pd.DataFrame:
+    """A table written by write_csv, read back as text, exactly as it was before writing."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return frame.map(restored).rename(columns=restored)
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.map(neutralised).rename(columns=neutralised).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return path

@@ -18,8 +18,8 @@ def export_human_eval(checkpoints: CheckpointSet, evaluation: Evaluation, record
                       human_eval: HumanEvalConfig, eval_config: EvalConfig, export_dir: str) -> tuple[
     Annotated[pd.DataFrame, "rater_sheet"], Annotated[pd.DataFrame, "unblinding_key"]
 ]:
-    """Blinded rater packet from the test split: per case the input (findings, or the study's images, copied under
-    the case id) and two texts, the radiologist's and the best checkpoint's, in random order.
+    """Blinded rater packet from `human_eval.split` (test by default): per case the input (findings, or the study's
+    images, copied under the case id) and two texts, the radiologist's and the best checkpoint's, in random order.
 
     The packet (CSV, XLSX, offline HTML form) is written to `export_dir` for raters and logged to MLflow
     (human_eval/packet); the key never sits beside it (ZenML and MLflow artifacts only). Cases are stratified by
@@ -27,7 +27,7 @@ def export_human_eval(checkpoints: CheckpointSet, evaluation: Evaluation, record
     """
     link_runs()
     modality = of_manifest(checkpoints.manifest)
-    cases = sample_cases(records, "test", human_eval.cases, human_eval.seed,
+    cases = sample_cases(records, human_eval.split, human_eval.cases, human_eval.seed,
                          length_of="output" if modality.takes_images else "input")
     adapter = load_adapter(checkpoints, evaluation.best_step)
     generated = adapter.generate(cases.to_dict("records"), eval_config.batch_size, eval_config.max_new_tokens,

@@ -17,7 +17,7 @@ from radreport.training.export import export_adapter
 from radreport.registry.gate import gate_version
 from radreport.registry.model_card import model_card
 from radreport.registry.requirements import PACKAGE_DIR, model_requirements
-from radreport.registry.tags import decision_of, score_tags
+from radreport.registry.tags import decision_of, preference_tags, score_tags
 
 EXAMPLE_FINDINGS = "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."
 
@@ -70,7 +70,7 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
         tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
                 "takes_images": of_manifest(manifest).takes_images,
                 "data_fingerprint": data_fingerprint,
-                **score_tags(metrics, baselines or {}), **extra_tags}
+                **score_tags(metrics, baselines or {}), **preference_tags(manifest), **extra_tags}
         logged = log_pyfunc(checkpoints, step, model_name, tags)
         version = registry.register(client, model_name, logged.artifact_location, run.info.run_id, tags,
                                     model_id=logged.model_id)

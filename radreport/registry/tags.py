@@ -1,6 +1,7 @@
 """The tags a registered version carries, written and read here only: its scores (`metric.X`), each baseline's on
 the same evaluation (`baseline.SYSTEM.X`), its radiologists' ratings (`human_eval.X`) and its gate decision
-(`gate.X`), and the metrics that do not apply to its reports (`metrics_not_applicable`). Registry tags are strings; values round-trip through float here."""
+(`gate.X`), the metrics that do not apply to its reports (`metrics_not_applicable`), and for a preference-tuned
+version what it started from and learned from (`preference.X`). Registry tags are strings; values round-trip through float here."""
 
 HUMAN_EVAL_STATS = ("model_preference_rate", "mean_model_rating", "mean_radiologist_rating",
                     "krippendorff_alpha_interval", "ratings", "raters")
@@ -58,3 +59,13 @@ def decision_tags(alias: str, reason: str, action: str, by: str, time: str, cham
 def decision_of(tags: dict) -> dict[str, str]:
     """The version's last gate decision: decision, reason, action, by, time, champion_version (those on record)."""
     return {k.removeprefix("gate."): v for k, v in tags.items() if k.startswith("gate.") and k != "gate.pending"}
+
+
+PREFERENCE_LINEAGE = ("started_from_version", "method", "source", "pairs", "kto_examples", "pairs_sha256",
+                      "ratings_sha256")
+
+
+def preference_tags(manifest: dict) -> dict[str, str]:
+    """A preference-tuned checkpoint's lineage (its manifest's `preference`), as tags; {} for SFT checkpoints."""
+    lineage = manifest.get("preference") or {}
+    return {f"preference.{key}": str(lineage[key]) for key in PREFERENCE_LINEAGE if key in lineage}

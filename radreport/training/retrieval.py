@@ -81,10 +81,18 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def prompts_for(checkpoints, instructions: list[str], inputs: list[str]) -> list[str]:
-    """The prompts a checkpoint set was trained with, for new inputs: retrieval-augmented when it has an index."""
+def prompts_for(checkpoints, instructions: list[str], inputs: list[str], own_outputs: list[str] | None = None) -> list[str]:
+    """The prompts a checkpoint set was trained with, for new inputs: retrieval-augmented when it has an index.
+    `own_outputs`: the inputs are training studies with these reports, each kept from being its own example (as in
+    training; otherwise the example would hand the model its answer)."""
     from radreport.formatting import prompt
 
     index = stored_index(str(checkpoints.path))
-    examples = index.examples(inputs) if index else [None] * len(inputs)
+    exclude = None
+    if index and own_outputs is not None:
+        position = {}
+        for j, pair in enumerate(zip(index.inputs, index.outputs)):
+            position.setdefault(pair, j)
+        exclude = [position.get(pair, -1) for pair in zip(inputs, own_outputs)]
+    examples = index.examples(inputs, exclude) if index else [None] * len(inputs)
     return [prompt(instruction, text, example) for instruction, text, example in zip(instructions, inputs, examples)]
