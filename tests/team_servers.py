@@ -1,5 +1,5 @@
 """A team's servers on free loopback ports, for tests: PostgreSQL (Debian's), an MLflow tracking server and registry on
-it serving artifacts, and a ZenML server (SQLite store, password auth). The same commands as the README's "Team"
+it serving artifacts, and a ZenML server (SQLite store, password auth). The same commands as docs/operations.md's "Team"
 section; each process in its own group, all stopped on the way out."""
 
 import os

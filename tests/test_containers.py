@@ -1,8 +1,8 @@
-"""Every step of the short demo pipeline in its own container, on the team's servers, as the README's "Containers"
-section runs it: a Docker daemon on loopback only (no bridge, no iptables; started here, stopped at the end), the
-project's image built from Debian's packages and the pinned requirements (ops/docker/build.sh: no pull, no registry;
-kept in the daemon's data root between sessions and rebuilt only when its inputs change), real PostgreSQL, MLflow and
-ZenML servers on free loopback ports, the stack registered by configs/stacks/docker.sh as a member would."""
+"""Every step of the short demo pipeline in its own container, on the team's servers, as docs/operations.md's
+"Containers" section runs it: a Docker daemon on loopback only (no bridge, no iptables; started here, stopped at the
+end), the project's image built from Debian's packages and the pinned requirements (ops/docker/build.sh: no pull, no
+registry; kept in the daemon's data root between sessions and rebuilt only when its inputs change), real PostgreSQL,
+MLflow and ZenML servers on free loopback ports, the stack registered by configs/stacks/docker.sh as a member would."""
 
 import json
 import os

@@ -1,6 +1,6 @@
-"""Two members of a team on one ZenML server and one MLflow server (on PostgreSQL), as the README's "Team" section
-sets them up: real servers on free loopback ports, each member a process with their own state directory and ZenML
-client config. What one member registers, promotes and runs, the other sees and is gated against."""
+"""Two members of a team on one ZenML server and one MLflow server (on PostgreSQL), as docs/operations.md's "Team"
+section sets them up: real servers on free loopback ports, each member a process with their own state directory and
+ZenML client config. What one member registers, promotes and runs, the other sees and is gated against."""
 
 import json
 import os
