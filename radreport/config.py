@@ -168,6 +168,10 @@ class TrainConfig(LoraTrainConfig):
     gradient_checkpointing: bool = Field(False, description=(
         "Trade compute for memory (Unsloth's offloaded variant on that backend); off where memory allows: it costs "
         "about a fifth of a step."))
+    liger_kernel: bool = Field(True, description=(
+        "hf-qlora on an NVIDIA GPU with liger-kernel installed (the gpu extra): Liger's Triton RMSNorm, RoPE and "
+        "SwiGLU kernels (less activation memory, fewer launches). trl computes the loss with its own fused LM head "
+        "and keeps Liger's fused linear cross-entropy off. false: plain PyTorch layers."))
     resume: bool = Field(True, description=(
         "Continue from the newest complete checkpoint of an interrupted run with the same data and config "
         "(half-written checkpoints are skipped)."))

@@ -80,3 +80,19 @@ def test_the_gpu_recipe_groups_by_length_and_keeps_padding_free_off_without_a_va
     args = sft_args(recipe, tmp_path, backend="unsloth")
     assert args.padding_free is has_varlen_attention() is False  # neither kernel is installed here
     assert args.train_sampling_strategy == "group_by_length" and not args.gradient_checkpointing
+
+
+def test_liger_kernels_stay_off_without_cuda_and_off_backends(tmp_path, monkeypatch):
+    """Liger's kernels are Triton: without CUDA sft_args never asks for them, whatever the config says, and the tag
+    says why (CUDA is hidden, so this holds on a GPU machine too)."""
+    import torch
+
+    from radreport.config import TrainConfig
+    from radreport.training.lora import liger_kernel, sft_args
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = TrainConfig(liger_kernel=True)
+    assert not sft_args(cfg, tmp_path, backend="hf-qlora").use_liger_kernel
+    assert liger_kernel(cfg, "hf-qlora") == (False, "off: no CUDA GPU")
+    assert liger_kernel(cfg, "unsloth") == (False, "off: unsloth backend")
+    assert liger_kernel(TrainConfig(liger_kernel=False), "hf-qlora") == (False, "off: train.liger_kernel is false")

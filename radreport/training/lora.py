@@ -148,6 +148,7 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
         max_length=cfg.max_length,
         completion_only_loss=True,
         gradient_checkpointing=cfg.gradient_checkpointing,
+        use_liger_kernel=liger_kernel(cfg, backend)[0],
         seed=cfg.seed,
         **trainer_precision(on_gpu),
         report_to=["mlflow"] if tracking.active() else [],
@@ -155,6 +156,25 @@ def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval
         disable_tqdm=False,
         **evaluation,
     )
+
+
+def liger_kernel(cfg: TrainConfig, backend: str) -> tuple[bool, str]:
+    """(whether the trainer applies Liger's kernels, why). Only hf-qlora: Unsloth brings its own kernels and
+    cpu-lora has no Triton. trl 1.15/1.16 refuse Liger's fused linear cross-entropy (their own fused LM head already
+    computes the loss without the full logits), so Liger adds its RMSNorm, RoPE and SwiGLU kernels there."""
+    import importlib.util
+
+    import torch
+
+    if not cfg.liger_kernel:
+        return False, "off: train.liger_kernel is false"
+    if backend != "hf-qlora":
+        return False, f"off: {backend} backend"
+    if not torch.cuda.is_available():
+        return False, "off: no CUDA GPU"
+    if importlib.util.find_spec("liger_kernel") is None:
+        return False, "off: liger-kernel is not installed (pip install '.[gpu]')"
+    return True, "on: RMSNorm, RoPE and SwiGLU kernels"
 
 
 def has_varlen_attention() -> bool:
@@ -260,7 +280,8 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
         raise ValueError("no training records: the train split is empty for this task")
     backend, why = select_backend(cfg.backend)  # fails here, before any model loads
     log.info("training backend %s (%s)", backend, why)
-    tracking.set_tags({"train_backend": backend, "train_backend_reason": why})
+    tracking.set_tags({"train_backend": backend, "train_backend_reason": why,
+                       "train_liger_kernel": liger_kernel(cfg, backend)[1]})
     model_path = resolve_model(cfg.model)
     model, tokenizer, peft_config = load_for_training(backend, model_path, cfg)
     if backend == "cpu-lora":
