@@ -13,7 +13,8 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.ya
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_config_validates_and_names_its_command(path):
-    assert path.read_text().startswith(f"# python run.py run --config configs/{path.name}")
+    command = "prefer" if "preference" in path.name else "run"
+    assert path.read_text().startswith(f"# python run.py {command} --config configs/{path.name}")
     config = load_config(path)
     assert isinstance(config, VisionPipelineConfig if path.name.startswith("llava") else PipelineConfig)
 
