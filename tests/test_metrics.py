@@ -72,8 +72,7 @@ def test_regions_are_scored_separately_and_absent_when_both_sides_are_empty(suit
 def test_paired_randomization_separates_real_differences_from_noise(pairs, suite):
     _, examples = suite.score(*pairs)
     better = paired_randomization(examples["rougeL"], examples["rougeL"] * 0.8)
-    same = paired_randomization(examples["rougeL"], examples["rougeL"].sample(frac=1, random_state=0).values * 0 +
-                                examples["rougeL"].values)
+    same = paired_randomization(examples["rougeL"], examples["rougeL"].copy())  # every paired difference is 0
     assert better["p_value"] < 0.01 and same["p_value"] == 1.0
 
 
