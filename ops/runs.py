@@ -71,12 +71,29 @@ def run_preference(config, zenml_config: str | None = None):
     from pipelines.preference import preference_pipeline
 
     bootstrap()
+    champion = champion_to_start_from(model_name)
     pipeline = preference_pipeline.with_options(model=Model(name=model_name, description="radreport LoRA adapter"),
                                                 config_path=zenml_config)
     try:
-        return pipeline(config, source_fingerprint(config.data.path), model_name)
+        return pipeline(config, source_fingerprint(config.data.path), model_name, champion)
     except RuntimeError as err:
         raise PipelineFailed(failure_of_last_run() or str(err)) from err
+
+
+def champion_to_start_from(model_name: str) -> int:
+    """The champion's version now: the run starts from it even if the alias moves meanwhile."""
+    from mlflow.exceptions import MlflowException
+
+    from ops.stack import registry_client
+    from radreport.registry.gate import real_champion
+
+    try:
+        champion = real_champion(registry_client(), model_name)
+    except MlflowException:  # no such registered model
+        champion = None
+    if champion is None:
+        raise RadreportError(f"{model_name}: no champion to start from; run `python run.py run` with this config first")
+    return champion
 
 
 class PipelineFailed(RadreportError):

@@ -305,6 +305,11 @@ class PreferenceConfig(Section):
     after_sft: bool = Field(False, description=(
         "`run.py retrain` runs this preference pipeline after a successful SFT run, starting from the champion."))
 
+    def sampling(self) -> dict:
+        """The fields the champion's sampling reads: what its cached texts depend on."""
+        return self.model_dump(include={"studies", "k", "temperature", "top_p", "max_new_tokens", "sample_batch_size",
+                                        "seed"})
+
     @model_validator(mode="after")
     def consistent(self):
         if self.source in ("ratings", "both") and not self.ratings:

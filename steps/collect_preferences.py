@@ -1,7 +1,7 @@
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -11,30 +11,27 @@ from ops.lineage import link_runs
 from radreport import tracking
 from radreport.config import PreferenceConfig
 from radreport.human_eval.ratings import read_ratings
-from radreport.preference.judge import PAIR_COLUMNS, best_worst_pairs, choose_studies, judged_candidates
+from radreport.preference.judge import PAIR_COLUMNS, best_worst_pairs, judged
 from radreport.preference.ratings import KTO_COLUMNS, preferences_from_ratings
 from radreport.sheets import read_csv
 from radreport.training.checkpoints import CheckpointSet
 
 
 @step(experiment_tracker=True)
-def collect_preferences(champion: CheckpointSet, records: pd.DataFrame, preference: PreferenceConfig,
-                        model_name: str, rated_version: int) -> tuple[
+def collect_preferences(champion: CheckpointSet, candidates: Optional[pd.DataFrame], records: pd.DataFrame,
+                        preference: PreferenceConfig, model_name: str, rated_version: int) -> tuple[
     Annotated[pd.DataFrame, "preference_pairs"], Annotated[pd.DataFrame, "rated_texts"], Annotated[dict, "preference_counts"]
 ]:
-    """DPO pairs (and KTO texts) from the clinical judge (the champion samples k texts per training study, scored
-    against the reference) and/or radiologists' ratings of `rated_version`'s packet; the counts say how many each
+    """DPO pairs (and KTO texts) from the clinical judge (the champion's sampled `candidates`, each scored against
+    its study's reference) and/or radiologists' ratings of `rated_version`'s packet; the counts say how many each
     source gave. Only counts are logged: the unblinding key stays in the registry's run."""
     link_runs()
     pairs, rated, counts = [pd.DataFrame(columns=PAIR_COLUMNS)], pd.DataFrame(columns=KTO_COLUMNS), {}
-    if preference.source in ("judge", "both"):
-        from radreport.modality import load_adapter
-
-        studies = choose_studies(records, preference.studies, preference.seed)
-        candidates = judged_candidates(load_adapter(champion, champion.steps[0]), studies, preference)
-        pairs.append(best_worst_pairs(candidates, preference.margin))
-        counts.update(judge_studies=len(studies), judge_texts=len(candidates), judge_pairs=len(pairs[-1]),
-                      judge_mean_reward=round(float(candidates["reward"].mean()), 4))
+    if candidates is not None:
+        scored = judged(candidates, preference)
+        pairs.append(best_worst_pairs(scored, preference.margin))
+        counts.update(judge_studies=int(scored["report_id"].nunique()), judge_texts=len(scored),
+                      judge_pairs=len(pairs[-1]), judge_mean_reward=round(float(scored["reward"].mean()), 4))
     if preference.source in ("ratings", "both"):
         sheet, key = rated_packet(MlflowClient(), model_name, rated_version)
         rated, rating_pairs, rating_counts = preferences_from_ratings(read_ratings(preference.ratings), sheet, key,

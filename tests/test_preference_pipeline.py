@@ -36,8 +36,9 @@ def config(stack, tmp_path_factory, tiny_model, sample_path):
     pd.DataFrame({"rater_id": "r1", "case_id": sheet["case_id"], "rating_A": 5, "rating_B": 1, "preferred": "A",
                   "comment": ""}).to_csv(ratings, index=False)
     body["preference"] = {"source": "both", "ratings": [str(ratings)], "studies": 6, "k": 2, "margin": 0.0,
-                          "max_new_tokens": 6, "batch_size": 2, "max_steps": 3, "save_steps": 1,
+                          "max_new_tokens": 6, "batch_size": 2, "max_steps": 4, "save_steps": 1,
                           "learning_rate": 1e-3}
+    body["promotion"]["floors"] = {"rougeL": 2.0}  # out of reach: the champion stays v1 for every test here
     prefer = folder / "prefer.yaml"
     prefer.write_text(yaml.safe_dump(body))
     return str(prefer)
@@ -49,18 +50,34 @@ def test_prefer_tunes_the_champion_and_registers_it_with_its_lineage_through_the
 
     run = Client().get_pipeline("radreport_preference").last_run
     assert set(run.steps) == {"ingest_reports", "structure_findings", "format_alpaca", "load_champion",
-                              "collect_preferences", "train_preference", "evaluate_checkpoints", "promote_model"}
+                              "sample_candidates", "collect_preferences", "train_preference", "evaluate_checkpoints",
+                              "promote_model"}
     counts = run.steps["collect_preferences"].outputs["preference_counts"][0].load()
     assert counts["judge_studies"] == 6 and counts["judge_texts"] == 12
     assert counts["ratings_ratings"] == 3 and counts["ratings_dpo_pairs"] <= 3
     assert counts["pairs"] == counts["judge_pairs"] + counts["ratings_dpo_pairs"] > 0
     decision = summary.decision
-    assert int(decision["version"]) == 2 and decision["alias"] in ("champion", "challenger")
+    assert int(decision["version"]) == 2 and decision["alias"] == "challenger"
+    assert decision["reason"].startswith("floor rougeL")
     tags = registry().get_model_version(NAME, "2").tags
     assert tags["preference.started_from_version"] == "1" and tags["preference.source"] == "both"
     assert tags["preference.pairs"] == str(counts["pairs"]) and tags["preference.pairs_sha256"] == counts["pairs_sha256"]
     assert tags["gate.decision"] == decision["alias"] and set(summary.scores.index) >= {"constant", "nearest_neighbour",
                                                                                          "copy_input", "base"}
+
+
+def test_a_change_to_the_reward_or_the_training_reuses_the_sampled_texts(config, sample_path, tmp_path):
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    body = yaml.safe_load(open(config))
+    body["preference"].update(beta=0.5, length_weight=0.0)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(body))
+    main(["prefer", "--config", str(changed), "--data", str(sample_path)])
+    steps = Client().get_pipeline("radreport_preference").last_run.steps
+    assert {name for name, s in steps.items() if s.status == ExecutionStatus.CACHED} == {
+        "ingest_reports", "structure_findings", "format_alpaca", "load_champion", "sample_candidates"}
 
 
 @pytest.mark.parametrize("loses_on", ["rougeL", "clinical_f1_micro"])

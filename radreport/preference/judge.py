@@ -33,16 +33,21 @@ def study_prompts(checkpoints, studies: pd.DataFrame) -> list[str]:
                        own_outputs=studies["output"].tolist())
 
 
-def judged_candidates(adapter, studies: pd.DataFrame, cfg) -> pd.DataFrame:
-    """One row per sampled text: report_id, prompt, reference, text, the reward and its terms."""
+def sampled_candidates(adapter, studies: pd.DataFrame, k: int, max_new_tokens: int, temperature: float, top_p: float,
+                       sample_batch_size: int, seed: int) -> pd.DataFrame:
+    """One row per sampled text: report_id, prompt, reference, text."""
     prompts = study_prompts(adapter.checkpoints, studies)
-    texts = sample(adapter.model, adapter.tokenizer, prompts, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
-                   cfg.sample_batch_size, cfg.seed)
-    candidates = pd.DataFrame([{"report_id": rid, "prompt": p, "reference": ref, "text": t}
-                               for rid, p, ref, written in zip(studies["report_id"], prompts, studies["output"], texts)
-                               for t in written])
+    texts = sample(adapter.model, adapter.tokenizer, prompts, k, max_new_tokens, temperature, top_p, sample_batch_size,
+                   seed)
+    return pd.DataFrame([{"report_id": rid, "prompt": p, "reference": ref, "text": t}
+                         for rid, p, ref, written in zip(studies["report_id"], prompts, studies["output"], texts)
+                         for t in written])
+
+
+def judged(candidates: pd.DataFrame, cfg) -> pd.DataFrame:
+    """The candidates with the reward and its terms beside each (`cfg`: the reward's weights)."""
     scored = rewards(candidates["reference"].tolist(), candidates["text"].tolist(), cfg)
-    return pd.concat([candidates, scored], axis=1)
+    return pd.concat([candidates.reset_index(drop=True), scored], axis=1)
 
 
 def best_worst_pairs(candidates: pd.DataFrame, margin: float) -> pd.DataFrame:
