@@ -9,7 +9,7 @@ from materializers.checkpoints import CheckpointSetMaterializer
 from ops.lineage import link_runs
 from radreport import tracking
 from radreport.errors import RadreportError
-from radreport.registry.gate import real_champion
+from radreport.registry.history import real_champion
 from radreport.registry.store import download_checkpoint
 from radreport.training.checkpoints import CheckpointSet
 
