@@ -30,7 +30,7 @@ def champion_of(home: str, name: str, version: int | None, out: Path):
 
     configure(home)
     from ops.stack import bootstrap, registry_client
-    from radreport.registry.gate import real_champion
+    from radreport.registry.history import real_champion
     from radreport.registry.store import download_checkpoint
 
     bootstrap()

@@ -54,8 +54,8 @@ def stream_matches(base_url: str, model: str, findings: str) -> bool:
 def unconstrained_regions(name: str, version: str, sentences: list[str]) -> list[str]:
     """The same model in-process, batched, no constrained decoding: the region of each sentence where its answer is
     valid JSON naming it in one region, else 'invalid'. Separates what the model learnt from what the decoder does."""
+    from radreport.inference.checkpoint_model import CheckpointModel
     from radreport.paths import home
-    from radreport.serving.models import CheckpointModel
     from radreport.structuring.llm import RegionSentences
     from radreport.training.checkpoints import CheckpointSet
 

@@ -46,7 +46,8 @@ def promote(version, name, config, force, reason):
     """Run the promotion gate for one registered version (or override it)."""
     from ops.lineage import mirror_stage
     from radreport.config import load_config
-    from radreport.registry.gate import actor, gate_version
+    from radreport.registry.audit import actor
+    from radreport.registry.gate import gate_version
 
     if force and not reason.strip():
         raise RadreportError('promote --force needs --reason "...": an override is only accepted with its reason '
@@ -67,7 +68,8 @@ def promote(version, name, config, force, reason):
 def rollback(name, reason):
     """Move champion back to the previous champion."""
     from ops.lineage import mirror_stage
-    from radreport.registry.gate import actor, rollback as roll_back
+    from radreport.registry.audit import actor
+    from radreport.registry.rollback import rollback as roll_back
 
     registry = client()
     name = model_name(registry, name)
@@ -146,7 +148,8 @@ def human_eval():
 @click.option("--key", help="Unblinding key CSV (default: the one in the version's MLflow run).")
 def import_ratings(ratings, name, version, key):
     """Validate, unblind and summarise rating CSVs (from the form or the sheet) for a version."""
-    from radreport.human_eval.ratings import RatingsError, import_ratings as import_csvs
+    from radreport.human_eval.ratings import RatingsError
+    from radreport.registry.ratings import import_ratings as import_csvs
 
     registry, name, version = resolved(name, version)
     try:

@@ -79,37 +79,39 @@ def mirror_to_model_control_plane(model_name: str, zenml_version: str | None, al
 def mirror_stage(client, name: str, version: int, alias: str) -> str | None:
     """The registry decision `alias` for `version`, mirrored to its ZenML model version's stage."""
     from ops.stack import bootstrap
+    from radreport.registry.tags import ZENML_MODEL_VERSION
 
     bootstrap()
     tags = client.get_model_version(name, str(version)).tags
-    return mirror_to_model_control_plane(name, tags.get("zenml.model_version"), alias)
+    return mirror_to_model_control_plane(name, tags.get(ZENML_MODEL_VERSION), alias)
 
 
 def version_lineage(client, name: str, version: int) -> dict:
     """The chain from a registered version back to its data: MLflow run, data, structuring, training, evaluation,
     human evaluation, the ZenML run and its steps, and every decision on record."""
     from radreport.registry.audit import decisions_of
-    from radreport.registry.tags import human_eval_of, metrics_of
+    from radreport.registry.store import aliases_of
+    from radreport.registry.tags import (BASE_MODEL, DATA_FINGERPRINT, GIT_COMMIT, STEP, TASK, ZENML_MODEL_VERSION,
+                                         ZENML_RUN, human_eval_of, metrics_of)
 
     info = client.get_model_version(name, str(version))
     tags, run = dict(info.tags), client.get_run(info.run_id)
     lineage = {
-        "model": name, "version": version, "source": info.source,
-        "aliases": [a for a, v in client.get_registered_model(name).aliases.items() if int(v) == version],
-        "mlflow_run": run.info.run_id, "experiment": run.info.experiment_id, "git_commit": tags.get("git_commit", "?"),
-        "data_path": run.data.tags.get("data_path", "?"), "data_fingerprint": tags.get("data_fingerprint"),
+        "model": name, "version": version, "source": info.source, "aliases": aliases_of(client, name, version),
+        "mlflow_run": run.info.run_id, "experiment": run.info.experiment_id, "git_commit": tags.get(GIT_COMMIT, "?"),
+        "data_path": run.data.tags.get("data_path", "?"), "data_fingerprint": tags.get(DATA_FINGERPRINT),
         "ingest": {k.removeprefix("ingest_"): int(v) for k, v in sorted(run.data.metrics.items())
                    if k.removeprefix("ingest_") in ("read", "accepted", "quarantined") and k.startswith("ingest_")},
         "structuring": {"backend": run.data.tags.get("structuring_backend", "?"),
                         "prompt_version": run.data.tags.get("structuring_prompt_version", "-")},
-        "training": {"base_model": tags.get("base_model"), "task": tags.get("task"), "step": tags.get("step"),
+        "training": {"base_model": tags.get(BASE_MODEL), "task": tags.get(TASK), "step": tags.get(STEP),
                      "backend": run.data.tags.get("train_backend", "?"),
                      **{k.removeprefix("config.train."): v for k, v in sorted(run.data.params.items())
                         if k in {f"config.train.{p}" for p in ("lora_r", "learning_rate", "max_steps", "batch_size")}}},
         "evaluation": metrics_of(tags), "human_eval": human_eval_of(tags),
         "zenml_run": None, "decisions": decisions_of(client, name, version),
     }
-    zenml_run = tags.get("zenml.pipeline_run_id")
+    zenml_run = tags.get(ZENML_RUN)
     if zenml_run and zenml_run != "none":
         from zenml.client import Client
 
@@ -118,6 +120,6 @@ def version_lineage(client, name: str, version: int) -> dict:
         bootstrap()
         pipeline_run = Client().get_pipeline_run(zenml_run)
         lineage["zenml_run"] = {"name": pipeline_run.name, "id": zenml_run,
-                                "model_version": tags.get("zenml.model_version", "-"),
+                                "model_version": tags.get(ZENML_MODEL_VERSION, "-"),
                                 "steps": {n: s.status.value for n, s in pipeline_run.steps.items()}}
     return lineage

@@ -29,7 +29,7 @@ class RetrainFailed(RadreportError):
 def champion_now(config) -> str:
     """The registry's real champion for this config's model, as words (for messages after a failure)."""
     from ops.stack import bootstrap, registry_client
-    from radreport.registry.gate import real_champion
+    from radreport.registry.history import real_champion
 
     try:
         bootstrap()

@@ -39,7 +39,9 @@ def of_manifest(manifest: dict) -> Modality:
 
 def of_tags(tags: dict) -> Modality:
     """A registered version's modality, from its tags."""
-    return IMAGE if tags.get("takes_images") == "True" else TEXT
+    from radreport.registry.tags import takes_images_of
+
+    return IMAGE if takes_images_of(tags) else TEXT
 
 
 def load_adapter(checkpoints, step: int | None):

@@ -10,7 +10,7 @@ from radreport.training.checkpoints import CheckpointSet
 from radreport.config import PromotionConfig
 from radreport.evaluation.result import Evaluation
 from radreport.registry.publish import publish
-from radreport.registry.tags import not_applicable_tags
+from radreport.registry.tags import lineage_tags, not_applicable_tags
 
 
 @step(experiment_tracker=True, enable_cache=False)
@@ -26,13 +26,12 @@ def promote_model(checkpoints: CheckpointSet, evaluation: Evaluation, data_finge
         tracking.log_params(flatten(run_config), prefix="config.")
         tracking.set_tags({"data_fingerprint": data_fingerprint})  # also when ingest was served from cache
         metrics, baselines = evaluation.best, evaluation.baselines
-        lineage = {"zenml.pipeline_run_id": zenml_run_id() or "none", "git_commit": git_commit(),
-                   "zenml.model_version": zenml_model_version() or "none"}
+        model_version = zenml_model_version() or "none"
+        lineage = lineage_tags(zenml_run_id() or "none", git_commit(), model_version)
         decision = publish(checkpoints, evaluation.best_step, metrics, data_fingerprint, model_name, promotion,
                            {**lineage, **not_applicable_tags(evaluation.not_applicable)}, baselines)
         if not started_here:
-            decision["zenml_stage"] = mirror_to_model_control_plane(model_name, lineage["zenml.model_version"],
-                                                                    decision["alias"])
+            decision["zenml_stage"] = mirror_to_model_control_plane(model_name, model_version, decision["alias"])
             record_metadata({f"promotion_{k}": v for k, v in decision.items() if v is not None})
             record_model_metadata({"mlflow_model": f"models:/{model_name}/{decision['version']}",
                                    "gate": decision["alias"], "metrics": {k: round(float(v), 6) for k, v in metrics.items()},

@@ -11,7 +11,7 @@ from radreport.clinical.mesh import mesh_agreement, mesh_observations
 from radreport.config import PromotionConfig
 from radreport.metrics import MetricSuite, example_column
 from radreport.metrics.clinical import ClinicalMetrics
-from radreport.registry.policy import decide
+from radreport.registry.decision import decide
 
 CONSTANT = "No acute cardiopulmonary abnormality."
 

@@ -7,7 +7,11 @@ from mlflow import MlflowClient
 
 from radreport.errors import RadreportError
 from radreport.registry import gate
+from radreport.registry.apply import ChampionChanged
 from radreport.registry.audit import decisions_of, entries
+from radreport.registry.history import champion_history
+from radreport.registry.rollback import rollback
+from radreport.registry.tags import HISTORY, PENDING
 from radreport.config import PromotionConfig
 
 NAME = "radreport-gate-test"
@@ -43,14 +47,14 @@ def test_a_death_after_the_alias_moved_is_settled_and_rollback_trusts_the_regist
     monkeypatch.setattr(gate, "record", lambda *a, **k: (_ for _ in ()).throw(Died()))
     with pytest.raises(Died):
         gate.gate_version(client, NAME, 2, POLICY, "test")
-    assert aliases(client)["champion"] == 2 and gate.PENDING_TAG in client.get_registered_model(NAME).tags
+    assert aliases(client)["champion"] == 2 and PENDING in client.get_registered_model(NAME).tags
     monkeypatch.setattr(gate, "record", real_record)
-    entry = gate.rollback(client, NAME, "test", "v2 misbehaves")
+    entry = rollback(client, NAME, "test", "v2 misbehaves")
     settled = [e for e in audit(client) if e["action"] == "settle"]
     assert len(settled) == 1 and settled[0]["result"] == "champion" and "died after moving champion" in settled[0]["reason"]
     assert entry["version"] == 1 and aliases(client) == {"champion": 1, "challenger": 2}
-    assert gate.champion_history(client, NAME) == [1]
-    assert gate.PENDING_TAG not in client.get_registered_model(NAME).tags
+    assert champion_history(client, NAME) == [1]
+    assert PENDING not in client.get_registered_model(NAME).tags
 
 
 def test_a_death_before_the_alias_moved_leaves_the_registry_as_it_was(client, monkeypatch):
@@ -63,7 +67,7 @@ def test_a_death_before_the_alias_moved_leaves_the_registry_as_it_was(client, mo
     settle = next(e for e in audit(client) if e["action"] == "settle")
     assert settle["result"] == "not applied" and settle["version"] == 2
     assert entry["result"] == "champion" and entry["champion_version"] == 1 and aliases(client)["champion"] == 3
-    assert gate.champion_history(client, NAME) == [1, 3]
+    assert champion_history(client, NAME) == [1, 3]
 
 
 def test_a_champion_changed_by_another_decider_mid_decision_stops_this_one(client, monkeypatch):
@@ -75,7 +79,7 @@ def test_a_champion_changed_by_another_decider_mid_decision_stops_this_one(clien
         return real_decide(*args, **kwargs)
 
     monkeypatch.setattr(gate, "decide", decide_while_another_machine_promotes)
-    with pytest.raises(gate.ChampionChanged, match="changed from v1 to v3 while v2 was being gated"):
+    with pytest.raises(ChampionChanged, match="changed from v1 to v3 while v2 was being gated"):
         gate.gate_version(client, NAME, 2, POLICY, "test")
     assert aliases(client)["champion"] == 3 and "gate.decision" not in client.get_model_version(NAME, "2").tags
 
@@ -84,9 +88,9 @@ def test_rollback_reconciles_a_history_left_behind_by_a_change_outside_radreport
     gate.gate_version(client, NAME, 1, POLICY, "test")
     gate.gate_version(client, NAME, 2, POLICY, "test")
     client.set_registered_model_alias(NAME, "champion", "3")  # set by hand in the MLflow UI
-    entry = gate.rollback(client, NAME, "test", "back")
+    entry = rollback(client, NAME, "test", "back")
     assert entry["champion_version"] == 3 and aliases(client)["champion"] == 2
-    assert gate.champion_history(client, NAME) == [1, 2]
+    assert champion_history(client, NAME) == [1, 2]
 
 
 def test_a_rollback_that_died_midway_is_finished_not_taken_for_a_promotion(client, monkeypatch):
@@ -95,17 +99,17 @@ def test_a_rollback_that_died_midway_is_finished_not_taken_for_a_promotion(clien
     real_set_tag = client.set_registered_model_tag
 
     def die_at_the_history(name, key, value):
-        if key == gate.HISTORY_TAG:
+        if key == HISTORY:
             raise Died()
         real_set_tag(name, key, value)
 
     monkeypatch.setattr(client, "set_registered_model_tag", die_at_the_history)
     with pytest.raises(Died):
-        gate.rollback(client, NAME, "test", "v2 misbehaves")
+        rollback(client, NAME, "test", "v2 misbehaves")
     monkeypatch.undo()
-    assert aliases(client)["champion"] == 1 and gate.champion_history(client, NAME) == [1, 2]
+    assert aliases(client)["champion"] == 1 and champion_history(client, NAME) == [1, 2]
     gate.gate_version(client, NAME, 3, POLICY, "test")
-    assert gate.champion_history(client, NAME) == [1, 3] and aliases(client) == {"champion": 3, "challenger": 2}
+    assert champion_history(client, NAME) == [1, 3] and aliases(client) == {"champion": 3, "challenger": 2}
 
 
 def test_a_server_stops_answering_to_an_alias_that_moved(client):
@@ -138,7 +142,7 @@ def test_the_audit_trail_lives_in_the_registry_and_a_local_log_moves_in_once(cli
     old.parent.mkdir()
     old.write_text(json.dumps({"time": "2026-01-01T00:00:00+00:00", "model": NAME, "version": 1, "action": "gate",
                                "result": "challenger", "reason": "from before", "by": "someone"}) + "\n")
-    monkeypatch.setattr(gate, "local_audit_log", lambda: old)
+    monkeypatch.setattr("radreport.registry.audit.local_audit_log", lambda: old)
     gate.gate_version(client, NAME, 1, POLICY, "test")
     gate.gate_version(client, NAME, 2, POLICY, "test")
     trail = audit(client)

@@ -156,7 +156,7 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack):
     import sys
 
     from radreport.registry.audit import entries as trail
-    from radreport.registry.gate import champion_history
+    from radreport.registry.history import champion_history
 
     before = len(trail(registry(), "radreport-test"))
     versions = [v.version for v in registry().search_model_versions("name='radreport-test'")]

@@ -88,7 +88,7 @@ def test_the_gate_refuses_a_preference_tuned_version_that_loses_to_the_champion(
 
     from radreport.config import PromotionConfig
     from radreport.evaluation.systems import system_of_step
-    from radreport.registry.gate import real_champion
+    from radreport.registry.history import real_champion
     from radreport.registry.tags import metrics_of
     from steps.promote_model import promote_model
 

@@ -1,5 +1,5 @@
 from radreport.config import PromotionConfig
-from radreport.registry.policy import decide
+from radreport.registry.decision import decide
 
 POLICY = PromotionConfig(floors={"rougeL": 0.2, "bertscore_f1": 0.5}, margins={"rougeL": 0.005}, beat_baselines=[])
 BASELINES = {"constant": {"rougeL": 0.490, "clinical_f1_micro": 0.0}, "nearest_neighbour": {"rougeL": 0.687, "clinical_f1_micro": 0.300},

@@ -158,9 +158,10 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     version = client.get_model_version("radreport-vision-test", "1")
     assert version.tags["task"] == "image_to_structured" and version.tags["takes_images"] == "True"
     assert client.get_registered_model("radreport-vision-test").aliases == {"champion": 1}
-    from radreport.registry.gate import per_example_scores
+    from radreport.evaluation.significance import per_example_scores
 
-    scores = per_example_scores(client, "radreport-vision-test", 1, "rougeL")  # what significance testing reads
+    # what significance testing reads
+    scores = per_example_scores(version.run_id, int(version.tags["step"]), "rougeL", tracking_uri())
     examples = evaluation.examples
     assert list(scores.index) == list(examples["report_id"]) and scores.between(0, 1).all()
     generate_with_the_image_champion(iu_images, tmp_path)

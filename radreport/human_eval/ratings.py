@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from radreport.errors import RadreportError
-from radreport.registry.tags import HUMAN_EVAL_STATS, human_eval_tags
 
 SHEET_COLUMNS = ["case_id", "findings", "impression_A", "impression_B", "rating_A", "rating_B", "preferred",
                  "comment", "rater_id"]
@@ -202,26 +201,7 @@ def statistics(unblinded: pd.DataFrame) -> dict:
             "per_rater": per_rater.round(3).reset_index().to_dict("records")}
 
 
-def import_ratings(client, name: str, version: int, paths: list[str], key_path: str | None = None) -> dict:
-    """Validate, unblind and summarise ratings of a registered version; results go to its MLflow run and tags."""
-    import json
-    import tempfile
-
-    import mlflow
-
-    run_id = client.get_model_version(name, str(version)).run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        if key_path is None:
-            key_path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="human_eval/unblinding_key.csv",
-                                                           dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri)
-        key = pd.read_csv(key_path, dtype=str)
-    stats = statistics(unblind(validate_ratings(read_ratings(paths), key), key))
-    for metric in HUMAN_EVAL_STATS:
-        client.log_metric(run_id, f"human_eval_{metric}", stats[metric])
-    for key, value in human_eval_tags(stats).items():
-        client.set_model_version_tag(name, str(version), key, value)
-    client.log_text(run_id, json.dumps(stats, indent=2), "human_eval/results.json")
-    from radreport.registry.gate import refresh_card_quietly
-
-    refresh_card_quietly(client, name, version)  # the card shows the ratings
-    return stats
+def summarise(paths: list[str], key: pd.DataFrame) -> dict:
+    """Rating CSVs validated against the unblinding key (one problem anywhere and nothing passes), unblinded and
+    summarised; registry/ratings.py puts the result on the rated version."""
+    return statistics(unblind(validate_ratings(read_ratings(paths), key), key))

@@ -4,9 +4,9 @@ MLflow has no lock, but creating a registered model is atomic: of two clients cr
 RESOURCE_ALREADY_EXISTS (a unique key in the server's database). The lock is a registered model named
 `<model>.decision-lock`, tagged with its holder, deleted when the decision is done. A holder that died leaves it
 behind: after `stale_after_s` it is taken over, and the next decision settles what the dead one left half-done
-(gate.settle_pending). The compare-and-set on the champion alias stays as the last guard."""
+(apply.settle_pending). The compare-and-set on the champion alias stays as the last guard. `deciding` is how a
+decision (gate.py, rollback.py) takes it."""
 
-import json
 import random
 import time
 from contextlib import contextmanager
@@ -15,9 +15,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from radreport.errors import RadreportError
+from radreport.registry import audit
+from radreport.registry.tags import LOCK_HOLDER, lock_holder_of, lock_holder_tags
 
 SUFFIX = ".decision-lock"
-HOLDER_TAG = "radreport.lock"
 
 
 def lock_name(name: str) -> str:
@@ -25,12 +26,12 @@ def lock_name(name: str) -> str:
 
 
 def is_lock(model) -> bool:
-    return HOLDER_TAG in (model.tags or {})
+    return LOCK_HOLDER in (model.tags or {})
 
 
 def holder(client: MlflowClient, name: str) -> dict | None:
     try:
-        return json.loads(client.get_registered_model(lock_name(name)).tags.get(HOLDER_TAG, "{}"))
+        return lock_holder_of(client.get_registered_model(lock_name(name)).tags)
     except MlflowException:  # released meanwhile
         return None
 
@@ -40,7 +41,7 @@ def decision_lock(client: MlflowClient, name: str, by: str, wait_s: float = 300,
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            client.create_registered_model(lock_name(name), tags={HOLDER_TAG: json.dumps({"by": by, "since": time.time()})},
+            client.create_registered_model(lock_name(name), tags=lock_holder_tags(by),
                                            description=f"radreport: a promotion decision on {name} is in progress")
             break
         except MlflowException as err:
@@ -65,3 +66,11 @@ def release(client: MlflowClient, name: str) -> None:
         client.delete_registered_model(lock_name(name))
     except MlflowException:
         pass  # already taken over as stale
+
+
+@contextmanager
+def deciding(client: MlflowClient, name: str, by: str):
+    """Holds the registry's decision lock for `name`; a local audit log left from before moves in first."""
+    with decision_lock(client, name, by):
+        audit.migrate_local_log(client, audit.local_audit_log())
+        yield

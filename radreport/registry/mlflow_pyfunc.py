@@ -20,8 +20,8 @@ from mlflow.pyfunc import PythonModel
 
 class RadreportModel(PythonModel):
     def load_context(self, context):
+        from radreport.inference.checkpoint_model import CheckpointModel
         from radreport.registry.store import checkpoint_from_bundle
-        from radreport.serving.models import CheckpointModel
 
         bundle = Path(context.artifacts["adapter"])
         self.files = tempfile.TemporaryDirectory(prefix="radreport-pyfunc-")  # removed with the model, not left behind

@@ -6,7 +6,12 @@ whenever the alias moves or ratings arrive; stored as the version's description 
 when the version is logged, as the model's README.md.
 """
 
-from radreport.registry.tags import baselines_of, decision_of, human_eval_of, metrics_of
+import logging
+
+from radreport.registry.tags import (BASE_MODEL, DATA_FINGERPRINT, STEP, TASK, baselines_of, decision_of, human_eval_of,
+                                     metrics_of)
+
+log = logging.getLogger(__name__)
 
 LICENCES = {"gemma": "Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
             "llama": "Meta Llama 3 Community License (https://llama.meta.com/llama3/license/)",
@@ -47,7 +52,7 @@ def scores_table(tags: dict) -> list[str]:
 
 def model_card(name: str, version: int | str, tags: dict, run_params: dict, run_metrics: dict,
                run_tags: dict) -> str:
-    base = tags.get("base_model", "?")
+    base = tags.get(BASE_MODEL, "?")
     decided, human = decision_of(tags), human_eval_of(tags)
     counts = {k.removeprefix("ingest_"): int(v) for k, v in run_metrics.items()
               if k.startswith("ingest_") and k.removeprefix("ingest_") in ("read", "accepted", "quarantined",
@@ -56,12 +61,12 @@ def model_card(name: str, version: int | str, tags: dict, run_params: dict, run_
               if k.removeprefix("train.") in ("backend", "lora_r", "lora_alpha", "learning_rate", "weight_decay",
                                               "max_steps", "epochs", "batch_size", "retrieval", "abnormal_weight")}
     lines = [f"# {name} v{version}", "",
-             f"A LoRA adapter on **{base}** for `{tags.get('task', '?')}` (step {tags.get('step', '?')}), "
+             f"A LoRA adapter on **{base}** for `{tags.get(TASK, '?')}` (step {tags.get(STEP, '?')}), "
              "trained and gated by radreport.", "",
              "## Intended use", "", INTENDED_USE, "",
              "## Base model", "", f"{base}; licence: {licence(base)}.", "",
              "## Training data", "",
-             f"Source `{run_tags.get('data_path', '?')}`, data fingerprint `{tags.get('data_fingerprint', '?')}`; "
+             f"Source `{run_tags.get('data_path', '?')}`, data fingerprint `{tags.get(DATA_FINGERPRINT, '?')}`; "
              + (", ".join(f"{k} {v}" for k, v in counts.items()) or "counts not recorded") + ".", "",
              "## Recipe", "",
              f"Backend {run_tags.get('train_backend', recipe.get('backend', '?'))}"
@@ -91,3 +96,11 @@ def refresh_card(client, name: str, version: int) -> str:
                       dict(run.data.metrics) if run else {}, dict(run.data.tags) if run else {})
     client.update_model_version(name, str(version), description=card)
     return card
+
+
+def refresh_card_quietly(client, name: str, version: int) -> None:
+    """The version's card rebuilt with its decision or ratings; a card that cannot be built never undoes either."""
+    try:
+        refresh_card(client, name, version)
+    except Exception as error:  # noqa: BLE001
+        log.warning("model card of %s v%s not refreshed: %s", name, version, error)

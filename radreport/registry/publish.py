@@ -17,7 +17,7 @@ from radreport.training.export import export_adapter
 from radreport.registry.gate import gate_version
 from radreport.registry.model_card import model_card
 from radreport.registry.requirements import PACKAGE_DIR, model_requirements
-from radreport.registry.tags import decision_of, preference_tags, score_tags
+from radreport.registry.tags import ADAPTER_SHA256, ZENML_RUN, decision_of, preference_tags, score_tags, version_tags
 
 EXAMPLE_FINDINGS = "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."
 
@@ -59,7 +59,7 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
     client = MlflowClient()
     run = mlflow.active_run()
     sha = adapter_sha256(checkpoints.adapter(step))
-    existing = registry.find_by_tag(client, model_name, "adapter_sha256", sha)
+    existing = registry.find_by_tag(client, model_name, ADAPTER_SHA256, sha)
     if existing and (decided := decision_of(existing.tags)).get("decision"):
         return {"model_name": model_name, "version": existing.version, "alias": decided["decision"],
                 "reason": decided["reason"], "already_registered": True}
@@ -67,14 +67,12 @@ def publish(checkpoints: CheckpointSet, step: int, metrics: dict, data_fingerpri
         version = existing.version
     else:
         manifest = checkpoints.manifest
-        tags = {"adapter_sha256": sha, "base_model": manifest["base_model"], "task": manifest["task"], "step": step,
-                "takes_images": of_manifest(manifest).takes_images,
-                "data_fingerprint": data_fingerprint,
+        tags = {**version_tags(sha, manifest, step, of_manifest(manifest).takes_images, data_fingerprint),
                 **score_tags(metrics, baselines or {}), **preference_tags(manifest), **extra_tags}
         logged = log_pyfunc(checkpoints, step, model_name, tags)
         version = registry.register(client, model_name, logged.artifact_location, run.info.run_id, tags,
                                     model_id=logged.model_id)
-    by = f"pipeline run {extra_tags.get('zenml.pipeline_run_id')}"
+    by = f"pipeline run {extra_tags.get(ZENML_RUN)}"
     entry = gate_version(client, model_name, version, policy, by=by)
     return {"model_name": model_name, "version": version, "alias": entry["result"], "reason": entry["reason"],
             "already_registered": existing is not None}

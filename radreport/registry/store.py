@@ -1,4 +1,5 @@
-"""The MLflow model registry: versions, aliases (champion / challenger) and gate decisions as tags."""
+"""The MLflow model registry's versions: registered, listed, found, resolved and downloaded, and the aliases
+(champion / challenger) that point at them; their tags are written and read in tags.py."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from radreport.errors import RadreportError
 from radreport.registry.names import check_model_name, check_version
+from radreport.registry.tags import step_of
 
 
 @dataclass
@@ -36,6 +38,17 @@ def champion_version(client: MlflowClient, name: str) -> Optional[VersionInfo]:
     except MlflowException:
         return None
     return VersionInfo(int(version.version), ["champion"], dict(version.tags), version.run_id)
+
+
+def aliases_of(client: MlflowClient, name: str, version: int) -> list[str]:
+    """The aliases that point at `version` now."""
+    return [alias for alias, v in client.get_registered_model(name).aliases.items() if int(v) == version]
+
+
+def run_and_step(client: MlflowClient, name: str, version: int) -> tuple[str, int]:
+    """The MLflow run a version was registered from (the one its evaluation logged to) and its checkpoint step."""
+    info = client.get_model_version(name, str(version))
+    return info.run_id, step_of(info.tags)
 
 
 def register(client: MlflowClient, name: str, source: str, run_id: str, tags: dict, model_id: str | None = None) -> int:

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 from radreport.errors import RadreportError
-from radreport.inference.generation import Completion
-from radreport.modality import TEXT, Modality, load_adapter, of_manifest
+from radreport.inference.checkpoint_model import CheckpointModel
+from radreport.modality import TEXT, Modality
 from radreport.paths import home
 from radreport.registry.names import inside
-from radreport.registry.store import download_checkpoint, resolve_version
+from radreport.registry.store import aliases_of, download_checkpoint, resolve_version
 
 
 def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
@@ -22,10 +22,10 @@ def served_ids(client, name: str, version: int, ttl_s: float = 10.0):
     def ids() -> list[str]:
         if time.monotonic() - state["at"] > ttl_s:
             try:
-                aliases = client.get_registered_model(name).aliases
+                aliases = aliases_of(client, name, version)
             except Exception:  # noqa: BLE001 - the registry unreachable: keep answering to what was known
                 return state["ids"]
-            state["ids"] = [f"{name}@{version}"] + [f"{name}@{a}" for a, v in aliases.items() if int(v) == version]
+            state["ids"] = [f"{name}@{version}"] + [f"{name}@{a}" for a in aliases]
             state["at"] = time.monotonic()
         return state["ids"]
 
@@ -58,37 +58,6 @@ def fetch_whole(client, name: str, version: int, local: Path) -> None:
             raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-
-
-class CheckpointModel:
-    """A trained adapter on its base model, ready to write: impressions for findings texts (text models) or
-    region-structured reports for studies' images (image models), through the modality's adapter."""
-
-    def __init__(self, checkpoints):
-        self.checkpoints, self.task = checkpoints, checkpoints.manifest["task"]
-        self.modality = of_manifest(checkpoints.manifest)
-        self.adapter = load_adapter(checkpoints, checkpoints.steps[-1])
-
-    @property
-    def takes_images(self) -> bool:
-        return self.modality.takes_images
-
-    @property
-    def tokenizer(self):
-        return self.adapter.tokenizer
-
-    def prompt(self, text: str) -> str:
-        return self.adapter.prompts(self.adapter.rows_for([text]))[0]
-
-    def generate(self, inputs: list, batch_size: int = 8, max_new_tokens: int = 96) -> list[str]:
-        """Findings texts for a text model; lists of image paths (one list per study) for an image model."""
-        return self.adapter.generate(self.adapter.rows_for(inputs), batch_size, max_new_tokens)
-
-    def complete(self, text: str, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-                 stop: list[str] | None = None, seed: int | None = None, streamer=None,
-                 json_schema: dict | None = None) -> Completion:
-        """One input (a findings text for findings_to_impression) in the task's prompt, as in training."""
-        return self.adapter.complete(text, max_new_tokens, temperature, top_p, stop, seed, streamer, json_schema)
 
 
 class RegisteredModel(CheckpointModel):

@@ -1,9 +1,12 @@
-"""The promotion gate: a pure decision from the candidate's and the champion's numbers and a policy.
+"""The promotion decision, pure (no I/O): promote or not, from the candidate's and the champion's numbers and a
+policy; gate.py gathers the numbers and applies the result.
 
 Rules, all of which must pass: absolute floors per metric; scores above every baseline of the candidate's own
 evaluation on named metrics (so no trivial system can be promoted, champion or not); per-metric margins against the
-current champion (skipped when there is none); and, when the version has been rated by radiologists, a minimum mean
-rating. A rule on a metric the candidate's evaluation declared not applicable to its reports is named as skipped.
+current champion (skipped when there is none); when the policy sets `significance`, a difference from the champion
+on the policy's metric that is not chance (its p-value is given); and, when the version has been rated by
+radiologists, a minimum mean rating. A rule on a metric the candidate's evaluation declared not applicable to its
+reports is named as skipped.
 """
 
 from dataclasses import dataclass, field
