@@ -36,8 +36,9 @@ from rouge_score import rouge_scorer  # noqa: E402
 from radreport.ingest import ingest  # noqa: E402
 import radreport.metrics.meteor as meteor_module  # noqa: E402
 import radreport.metrics.overlap as overlap  # noqa: E402
-from radreport.metrics import LIBRARY_GROUPS, MetricSuite  # noqa: E402
+from radreport.metrics import MetricSuite  # noqa: E402
 from radreport.metrics.meteor import tokenize  # noqa: E402
+from radreport.vocabulary import LIBRARY_GROUPS  # noqa: E402
 
 SYSTEMS = 3
 

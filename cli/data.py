@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from radreport.errors import RadreportError
-
-METRIC_GROUPS = ["bleu", "rouge", "meteor", "bertscore", "clinical"]
+from radreport.vocabulary import METRIC_GROUPS
 
 
 @click.command()
@@ -65,8 +64,8 @@ def read_texts(path: str) -> list[str]:
 def score(refs, hyps, metrics, more_metrics, green_url, green_model, modality):
     """Corpus metrics of hypotheses against references, as JSON."""
     from radreport.config import GreenJudgeConfig
-    from radreport.imaging import modality_name
     from radreport.metrics import MetricSuite
+    from radreport.vocabulary import modality_name
 
     if more_metrics and not metrics:
         raise click.UsageError(f"unexpected argument {more_metrics[0]!r}")

@@ -11,11 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from radreport.errors import RadreportError
-from radreport.formatting import TASKS
-from radreport.imaging import PROMPT_NAMES, modality_name
-from radreport.metrics.names import METRIC_NAMES
 from radreport.registry.names import name_problem
-from radreport.structuring.prompt import SEED_PROMPT
+from radreport.vocabulary import METRIC_GROUPS, METRIC_NAMES, PROMPT_NAMES, SEED_PROMPT, TASKS, modality_name
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -74,37 +72,48 @@ class DataConfig(Section):
         "Reports longer than this (findings + impression) are quarantined as too_long."))
 
 
-class StructuringConfig(Section):
-    backend: Literal["rules", "llm"] = Field("rules", description=(
-        "rules: offline keyword structurer; llm: an OpenAI-compatible endpoint."))
+class EndpointConfig(Section):
+    """An OpenAI-compatible endpoint that report text is sent to, as the LLM structurer and the GREEN judge both
+    reach one: through radreport.endpoint_client (the privacy guard, one retry policy). The defaults are the
+    structurer's; the judge sets its own where they differ."""
     base_url: Optional[str] = Field(None, description=(
-        "Endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp)."))
+        "Endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp; a GREEN "
+        "judge: `vllm serve StanfordAIMI/GREEN-RadLlama2-7b`)."))
     model: str = Field("gpt-4o-mini", description="Model name the endpoint serves.")
     api_key_env: str = Field("OPENAI_API_KEY", description=(
-        "Name of the environment variable holding the API key (the key itself is never in config)."))
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+        "Name of the environment variable holding the API key (the key itself is never in config, logged or "
+        "stored)."))
+    allow_private_network: bool = Field(False, description=(
+        "Allow sending reports to an endpoint on a private network (10/8, 172.16/12, 192.168/16, fc00::/7, "
+        "link-local); by default only this machine."))
+    allow_external: bool = Field(False, description=(
+        "Allow sending reports to an endpoint anywhere (a hosted API): off this machine and private networks."))
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
     max_tokens: int = Field(256, gt=0, description=(
-        "Answer budget per request (run.py serve allows up to 256); an answer cut short is invalid JSON, asked "
-        "again, then structured by rules."))
+        "Answer budget per request (run.py serve allows up to 256); a structuring answer cut short is invalid JSON, "
+        "asked again, then structured by rules."))
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
     requests_per_minute: Optional[int] = Field(None, gt=0, description=(
         "Rate limit on request starts (None: unlimited)."))
     max_retries: int = Field(4, ge=0, description=(
-        "Retries per report on 429/5xx/timeouts/invalid answers before the rule-based structurer takes over."))
+        "Retries per request on rate limits (429), server errors (5xx), 408/409, timeouts, dropped connections and "
+        "answers that cannot be read; after the last, structuring hands the report to the rule-based structurer and "
+        "GREEN fails the evaluation."))
     backoff_s: float = Field(0.5, gt=0, description=(
-        "First retry delay; doubles each retry, with jitter; Retry-After (at most timeout_s) wins when given."))
+        "First retry delay; doubles each retry, with jitter, at most timeout_s; Retry-After (also at most "
+        "timeout_s) wins when given."))
+
+
+class StructuringConfig(EndpointConfig):
+    backend: Literal["rules", "llm"] = Field("rules", description=(
+        "rules: offline keyword structurer; llm: an OpenAI-compatible endpoint (the endpoint fields)."))
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     structured_output: Literal["json_schema", "json_object"] = Field("json_schema", description=(
         "json_schema: response_format with the schema; json_object: plain JSON mode for servers without schema "
         "support (the answer is validated either way)."))
     prompt_version: str = Field("seed-v1", description=(
         "Version of the prompt; part of the cache key, so changing it re-asks."))
     prompt: str = Field(SEED_PROMPT, description="System prompt.")
-    allow_private_network: bool = Field(False, description=(
-        "Allow sending reports to an endpoint on a private network (10/8, 172.16/12, 192.168/16, fc00::/7, "
-        "link-local); by default only this machine."))
-    allow_external: bool = Field(False, description=(
-        "Allow sending reports to an endpoint anywhere (a hosted API): off this machine and private networks."))
     cache_path: Optional[str] = Field(None, description=(
         "SQLite cache file (default: <home>/cache/structuring.sqlite)."))
 
@@ -194,22 +203,16 @@ class TrainConfig(LoraTrainConfig):
 MetricName = Literal[METRIC_NAMES]
 
 
-class GreenJudgeConfig(Section):
-    base_url: Optional[str] = Field(None, description=(
-        "OpenAI-compatible endpoint serving the judge, e.g. http://127.0.0.1:8000/v1 after `vllm serve "
-        "StanfordAIMI/GREEN-RadLlama2-7b`."))
+class GreenJudgeConfig(EndpointConfig):
+    """The GREEN judge: an endpoint (base_url and the endpoint fields) or a local model folder (model_path)."""
     model_path: Optional[str] = Field(None, description=(
         "Or a local GREEN-compatible model folder (e.g. GREEN-RadLlama2-7b), run in this process with transformers "
         "(a 7B judge wants a GPU)."))
     model: str = Field("StanfordAIMI/GREEN-RadLlama2-7b", description="Model name the endpoint serves.")
     api_key_env: str = Field("GREEN_API_KEY", description=(
-        "Environment variable holding the API key (never logged or stored)."))
-    allow_private_network: bool = Field(False, description=(
-        "Allow sending reports to a judge on a private network; by default only this machine."))
-    allow_external: bool = Field(False, description="Allow sending reports to a judge anywhere (a hosted API).")
-    concurrency: int = Field(8, gt=0, description="Requests in flight.")
-    max_retries: int = Field(4, ge=0, description=(
-        "Retries on rate limits, server errors and timeouts (with backoff, honouring Retry-After)."))
+        "Name of the environment variable holding the API key (the key itself is never in config, logged or "
+        "stored)."))
+    concurrency: int = Field(8, gt=0, description="Requests in flight at once.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
     max_tokens: int = Field(1024, gt=0, description="Judge answer budget.")
     batch_size: int = Field(8, gt=0, description="Pairs per generation batch (local judge).")
@@ -229,10 +232,9 @@ class EvalConfig(Section):
         "Score only the last K checkpoints (None: all)."))
     batch_size: int = Field(8, gt=0, description="Generation batch size.")
     max_new_tokens: int = Field(48, gt=0, description="Generation budget per example.")
-    metrics: list[Literal["bleu", "rouge", "meteor", "bertscore", "clinical"]] = Field(
-        ["bleu", "rouge", "meteor", "bertscore", "clinical"], description=(
-            "Metric groups computed (clinical: finding-level F1, abnormal-case recall and normal/abnormal agreement "
-            "from the observation labeler)."))
+    metrics: list[Literal[METRIC_GROUPS]] = Field(list(METRIC_GROUPS), description=(
+        "Metric groups computed (clinical: finding-level F1, abnormal-case recall and normal/abnormal agreement from "
+        "the observation labeler)."))
     clinical_uncertain_as: Literal["positive", "negative"] = Field("positive", description=(
         "Whether an uncertain mention ('possible pneumonia') counts as asserting the observation in the clinical "
         "metrics."))

@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 
-from radreport.imaging import PROMPT_NAMES
 from radreport.structuring.rules import CHEST
 from radreport.structuring.schemes import scheme_for, split_sentences
+from radreport.vocabulary import INSTRUCTIONS, PROMPT_NAMES
 
 PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further context. "
             "Write a response that appropriately completes the request.\n\n")
@@ -18,15 +18,6 @@ PROMPT_TEMPLATE = PREAMBLE + "### Instruction:\n{instruction}\n\n### Input:\n{in
 # Retrieval-augmented (train.retrieval): the closest training example first, the input last, next to the response.
 RETRIEVAL_TEMPLATE = (PREAMBLE + "### Instruction:\n{instruction}\n\n### Example input:\n{example_input}\n\n"
                       "### Example response:\n{example_output}\n\n### Input:\n{input}\n\n### Response:\n")
-INSTRUCTIONS = {
-    "findings_to_impression": "Summarize the chest X-ray findings into a concise radiology impression.",
-    "impression_to_findings": "Write the findings section of a chest X-ray report consistent with this impression.",
-    "findings_to_structured": "Reorganize the chest X-ray findings by anatomical region: Lung, Heart, Mediastinal, Bone, Others.",
-    # The structuring endpoint's own answer (structuring.llm's schema): a model that serves `structure_findings`.
-    "findings_to_region_json": "Copy each sentence of the chest X-ray findings into its anatomical region. Answer "
-                               "with JSON: lung, heart, mediastinal, bone, others.",
-}
-TASKS = tuple(INSTRUCTIONS)  # the instruction tasks a model can learn
 RECORD_COLUMNS = ["report_id", "split", "modality", "instruction", "input", "output"]
 
 

@@ -55,3 +55,20 @@ def test_an_empty_section_means_its_defaults(tmp_path):
     path.write_text("data:\ntrain:\n")
     assert load_config(path, data_path="reports.csv").data.path == "reports.csv"
     assert load_config(path).train.lora_r == 16
+
+
+def test_config_is_a_leaf():
+    """Reading a config loads no stage: the vocabulary imports nothing from radreport, and config only it, the errors
+    and the model-name check (in a fresh interpreter, so this session's other imports cannot hide a new edge)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "def loaded(): return sorted(m for m in sys.modules if m.startswith('radreport'))\n"
+              "import radreport.vocabulary\nprint(loaded())\nimport radreport.config\nprint(loaded())\n")
+    root = Path(__file__).resolve().parent.parent
+    vocabulary, config = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                                        check=True).stdout.splitlines()
+    assert vocabulary == str(["radreport", "radreport.vocabulary"])
+    assert config == str(["radreport", "radreport.config", "radreport.errors", "radreport.registry",
+                          "radreport.registry.names", "radreport.vocabulary"])

@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-from radreport.formatting import INSTRUCTIONS, alpaca_records, prompt, prompt_completion
+from radreport.formatting import alpaca_records, prompt, prompt_completion
 from radreport.ingest import ingest
 from radreport.config import StructuringConfig
 from radreport.structuring.reports import structure_reports
+from radreport.vocabulary import INSTRUCTIONS
 
 
 @pytest.fixture

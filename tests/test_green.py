@@ -85,6 +85,18 @@ def test_judge_retries_rate_limits_and_scores_an_off_template_answer_zero(iu_pai
     assert "1 judge answers did not follow the template and scored 0" in judge.description
 
 
+def test_a_judge_that_never_answers_fails_after_its_retries_with_the_structurers_policy(iu_pairs):
+    """The judge's client is the structurer's (radreport.endpoint_client): the same retries, then an error that says
+    so rather than a GREEN of 0."""
+    references, candidates = (list(t[:1]) for t in iu_pairs)
+    with FakeOpenAIServer(retry_after_s=0.01) as server:
+        server.plan[judge_prompt(references[0], candidates[0])] = deque(["429"] * 5)
+        judge = GreenJudge(GreenJudgeConfig(base_url=server.base_url, max_retries=2))
+        with pytest.raises(RadreportError, match=r"eval.green: no answer after 3 tries \(RateLimitError\)"):
+            judge.score(references, candidates)
+        assert len(server.requests) == 3 and judge.endpoint.retries == 2
+
+
 def test_an_external_judge_is_refused_unless_allowed():
     with pytest.raises(RadreportError, match="'api.example.com' is on an external host, not this machine; set eval.green.allow_external"):
         GreenJudge(GreenJudgeConfig(base_url="https://api.example.com/v1"))

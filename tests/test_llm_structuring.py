@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from radreport.config import StructuringConfig
+from radreport.endpoint_client import check_endpoint
+from radreport.endpoint_guard import EndpointRefused
 from radreport.structuring import REGIONS, region_of, split_sentences
 from radreport.structuring.cache import StructuringCache
-from radreport.structuring.llm import EndpointRefused, LLMStructurer, check_endpoint
+from radreport.structuring.llm import LLMStructurer
 from radreport.structuring.repair import repair
 from tests.openai_server import FAULTS, FakeOpenAIServer
 
@@ -112,10 +114,13 @@ def test_privacy_guard_allows_this_machine_by_default_and_other_hosts_only_when_
     for url, flag in [("https://api.openai.com/v1", "allow_external"), ("http://8.8.8.8:8000/v1", "allow_external"),
                       ("http://10.1.2.3:8000/v1", "allow_private_network"), ("http://[::ffff:8.8.8.8]/v1", "allow_external")]:
         with pytest.raises(EndpointRefused, match=flag):
-            check_endpoint(StructuringConfig(backend="llm", base_url=url))
-    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://8.8.8.8/v1", allow_external=True))
-    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://localhost:8000/v1")) == ("localhost", "loopback")
-    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3/v1", allow_private_network=True))
+            check_endpoint(StructuringConfig(backend="llm", base_url=url), "structuring")
+    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://8.8.8.8/v1", allow_external=True),
+                          "structuring")
+    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://localhost:8000/v1"),
+                          "structuring") == ("localhost", "loopback")
+    assert check_endpoint(StructuringConfig(backend="llm", base_url="http://10.1.2.3/v1", allow_private_network=True),
+                          "structuring")
 
 
 @pytest.mark.parametrize("address, expected", [

@@ -5,9 +5,10 @@ import httpx
 import openai
 import pytest
 
-from radreport.formatting import INSTRUCTIONS, prompt
+from radreport.formatting import prompt
 from radreport.inference.generation import complete, generate
 from radreport.serving.app import Limits, create_app
+from radreport.vocabulary import INSTRUCTIONS
 from tests.serving import served_app
 
 IDS = ["radreport-test@3", "radreport-test@champion"]

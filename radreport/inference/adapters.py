@@ -4,8 +4,8 @@ packets, `generate` and `serve` all write through one of these."""
 
 import json
 
-from radreport.formatting import INSTRUCTIONS
 from radreport.inference.generation import Completion, complete, generate
+from radreport.vocabulary import INSTRUCTIONS
 
 
 def inference_model(checkpoints, step: int | None = None):

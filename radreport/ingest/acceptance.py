@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from radreport.config import DataConfig
-from radreport.imaging import PROMPT_NAMES, modality_name
 from radreport.ingest.readers import LONE_SURROGATE, SPLIT_NAMES, TEXT_FIELDS, RawRow, image_ids, missing
+from radreport.vocabulary import PROMPT_NAMES, modality_name
 
 PLACEHOLDER = re.compile(r"\bX{3,}\b|_{3,}")
 

@@ -6,7 +6,7 @@ REPORT_COLUMNS = {
     "report_id": "Unique id of the report within its source.",
     "patient_id": "Patient id when the source knows it, else empty.",
     "study_date": "Study date (ISO) when known, else empty.",
-    "modality": "Imaging modality: chest_xray, ct, mri (radreport.imaging), from the source or data.modality.",
+    "modality": "Imaging modality: chest_xray, ct, mri (radreport.vocabulary), from the source or data.modality.",
     "indication": "Reason for the exam.",
     "comparison": "Prior studies compared against.",
     "findings": "FINDINGS section text.",

@@ -2,25 +2,17 @@
 result on the same inputs), clinical finding-level F1 and, with a judge endpoint, GREEN; per example, per corpus,
 per region; and a paired significance test."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from radreport.clinical.labeler import MODALITIES as LABELED_MODALITIES
+from radreport.config import GreenJudgeConfig
 from radreport.errors import RadreportError
 from radreport.metrics.clinical import ClinicalMetrics
-from radreport.metrics.names import CLINICAL_METRICS
 from radreport.metrics.overlap import ROUGE_TYPES, corpus_bleu, rouge, sentence_bleu
 from radreport.structuring.rules import structure
+from radreport.vocabulary import CLINICAL_METRICS, METRIC_GROUPS
 
-if TYPE_CHECKING:  # config imports this package's metric names
-    from radreport.config import GreenJudgeConfig
-
-LIBRARY_GROUPS = ("bleu", "rouge", "meteor", "bertscore")
-METRIC_GROUPS = (*LIBRARY_GROUPS, "clinical")
 EXAMPLE_COLUMNS = {"bleu": ("sentence_bleu",), "rouge": ROUGE_TYPES, "meteor": ("meteor",),
                    "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1"), "clinical": ("clinical_f1",),
                    "green": ("green",)}

@@ -10,19 +10,12 @@ the answer is parsed as the reference implementation (green_score) parses it. An
 follow the template scores 0 (green_score's return_0_if_no_green_score) and is counted in the notes.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
 import asyncio
-import os
 import re
 from dataclasses import dataclass
 
-from radreport import endpoint_guard as guard
-from radreport.errors import RadreportError
-
-if TYPE_CHECKING:  # config imports this package's metric names
-    from radreport.config import GreenJudgeConfig
+from radreport.config import GreenJudgeConfig
+from radreport.endpoint_client import EndpointClient
 
 ERROR_CATEGORIES = ("false report of a finding", "missing a finding present in the reference",
                     "misidentification of a finding's anatomic location/position",
@@ -132,15 +125,12 @@ def parse_judgement(text: str) -> Judgement:
 
 
 class GreenJudge:
-    """Scores pairs through the judge endpoint: each distinct pair asked once, `concurrency` at a time; the
-    client retries rate limits and server errors with backoff (honouring Retry-After)."""
+    """Scores pairs through the judge endpoint (radreport.endpoint_client: guarded, `concurrency` at a time,
+    retried) or a local judge model: each distinct pair asked once."""
 
     def __init__(self, cfg: GreenJudgeConfig):
-        if cfg.base_url:
-            try:
-                guard.check_endpoint(cfg.base_url, "eval.green", cfg.allow_private_network, cfg.allow_external)
-            except guard.EndpointRefused as err:
-                raise RadreportError(str(err)) from None
+        # a disallowed endpoint is refused here, before any report is read
+        self.endpoint = EndpointClient(cfg, "eval.green") if cfg.base_url else None
         self.cfg = cfg
         self.unparsed = 0
         self._local = None
@@ -173,28 +163,10 @@ class GreenJudge:
                                         desc="GREEN judge")))
 
     async def ask_all(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        import openai
-
-        gate = asyncio.Semaphore(self.cfg.concurrency)
-        http = guard.guarded_client("eval.green", self.cfg.timeout_s, self.cfg.allow_private_network,
-                                    self.cfg.allow_external)
-        client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=os.environ.get(self.cfg.api_key_env) or "none",
-                                    max_retries=self.cfg.max_retries, timeout=self.cfg.timeout_s, http_client=http)
-
-        async def ask(pair):
-            async with gate:
-                try:
-                    reply = await client.chat.completions.create(
-                        model=self.cfg.model, temperature=0.0, max_tokens=self.cfg.max_tokens,
-                        messages=[{"role": "user", "content": judge_prompt(*pair)}])
-                except (guard.EndpointRefused, openai.OpenAIError) as error:
-                    if refused := guard.as_refusal(error, "eval.green"):
-                        raise RadreportError(str(refused)) from None
-                    raise
-                return pair, reply.choices[0].message.content or ""
-
-        async with client:
-            return dict(await asyncio.gather(*(ask(p) for p in pairs)))
+        async with self.endpoint:
+            answers = await asyncio.gather(*(self.endpoint.complete(
+                [{"role": "user", "content": judge_prompt(*pair)}], temperature=0.0) for pair in pairs))
+        return dict(zip(pairs, answers))
 
 
 def load_judge(path: str):
