@@ -85,7 +85,7 @@ def champion_to_start_from(model_name: str) -> int:
     from mlflow.exceptions import MlflowException
 
     from ops.stack import registry_client
-    from radreport.registry.gate import real_champion
+    from radreport.registry.history import real_champion
 
     try:
         champion = real_champion(registry_client(), model_name)
