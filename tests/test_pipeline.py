@@ -149,27 +149,34 @@ def test_promote_force_and_rollback_are_on_record(stack, capsys):
     assert {"gate", "force", "rollback"} <= {e["action"] for e in trail}
 
 
-def test_two_promotions_at_once_leave_one_consistent_champion(stack):
-    """Two processes gate two versions at the same moment: the lock serialises them."""
-    import json
+def test_two_promotions_at_once_leave_one_consistent_champion(stack, tmp_path):
+    """Two processes gate two versions at the same moment, by a policy both pass: the lock serialises them, so the
+    second decision compares against the first's winner (unlocked, both would read the same champion, or the
+    compare-and-set would refuse the second)."""
     import subprocess
     import sys
 
     from radreport.registry.audit import entries as trail
     from radreport.registry.history import champion_history
 
+    policy = tmp_path / "everyone_passes.yaml"
+    policy.write_text(yaml.safe_dump({"promotion": {"floors": {}, "margins": {"rougeL": 1.0}, "beat_baselines": []}}))
     before = len(trail(registry(), "radreport-test"))
-    versions = [v.version for v in registry().search_model_versions("name='radreport-test'")]
-    procs = [subprocess.Popen([sys.executable, "run.py", "promote", str(v), "--name", "radreport-test", "--force",
-                               "--reason", f"race {v}"], cwd=ROOT, env=os.environ.copy())
-             for v in versions[:2]]
+    champion = int(registry().get_registered_model("radreport-test").aliases["champion"])
+    versions = [int(v.version) for v in registry().search_model_versions("name='radreport-test'")
+                if int(v.version) != champion][:2]
+    assert len(versions) == 2
+    procs = [subprocess.Popen([sys.executable, "run.py", "promote", str(v), "--name", "radreport-test", "--config",
+                               str(policy)], cwd=ROOT, env=os.environ.copy())
+             for v in versions]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     entries = [e for e in trail(registry(), "radreport-test")[before:] if e["action"] != "intent"]  # each decision writes its intent first
-    assert len(entries) == 2 and all(e["result"] == "champion" for e in entries)
+    assert [e["action"] for e in entries] == ["gate", "gate"] and all(e["result"] == "champion" for e in entries)
+    first, second = entries
+    assert int(first["champion_version"]) == champion and int(second["champion_version"]) == int(first["version"])
     model = registry().get_registered_model("radreport-test")
-    winner = entries[-1]["version"]  # the later decision holds the alias, and history agrees
-    assert int(model.aliases["champion"]) == int(winner)
-    assert champion_history(registry(), "radreport-test")[-1] == int(winner)
+    assert int(model.aliases["champion"]) == int(second["version"])
+    assert champion_history(registry(), "radreport-test")[-1] == int(second["version"])
 
 
 def test_evaluate_prints_every_system_as_json(stack, tiny_config, sample_path, capsys):
