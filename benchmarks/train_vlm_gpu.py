@@ -34,8 +34,7 @@ GRID = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 def study_records(images: Path, copies: int):
     import pandas as pd
 
-    from radreport.config import StructuringConfig
-    from radreport.vision.config import VisionTrainConfig
+    from radreport.config import StructuringConfig, VisionTrainConfig
     from radreport.vision.images import attach_images, csv_image_index
     from radreport.structuring.reports import structure_reports
     from radreport.vision.format import vision_records
@@ -59,12 +58,12 @@ def run_backend(backend: str, model_dir: Path, images: Path, steps: int, warmup:
     from ops.env import configure
 
     configure(tempfile.mkdtemp(prefix=f"radreport-vlm-bench-{backend}-"))
-    from radreport.vision.config import VisionTrainConfig
+    from radreport.config import VisionTrainConfig
     from radreport.vision.images import image_paths
     from radreport.vision.training import train_vision_lora
 
     config = VisionTrainConfig(model=str(model_dir), backend=backend, max_steps=warmup + steps,
-                               eval_steps=warmup + steps + 1, logging_steps=1, **({"grad_accum": 1} if smoke else {}))
+                               save_steps=warmup + steps + 1, logging_steps=1, **({"grad_accum": 1} if smoke else {}))
     records = study_records(images, copies=(warmup + steps) * config.grad_accum)
     timer = step_timer()
     reset_peak_memory()

@@ -3,10 +3,10 @@
 
 from zenml import pipeline
 
-from radreport.vision.config import VisionPipelineConfig
+from radreport.config import VisionPipelineConfig
 from radreport.structuring.schemes import schemes_digest
 from steps.attach_images import attach_images
-from steps.evaluate_vision import evaluate_vision
+from steps.evaluate_checkpoints import evaluate_checkpoints
 from steps.export_human_eval import export_human_eval
 from steps.format_conversations import format_conversations
 from steps.ingest_reports import ingest_reports
@@ -22,6 +22,6 @@ def vision_pipeline(config: VisionPipelineConfig, source_fingerprint: str, model
     studies, _image_quarantine = attach_images(structured, config.images, config.data.path)
     records = format_conversations(studies, config.train.prompt)
     checkpoints = train_vision(records, config.train)
-    evaluation, _report = evaluate_vision(checkpoints, records, config.eval)
+    evaluation, _report = evaluate_checkpoints(checkpoints, records, config.eval)
     export_human_eval(checkpoints, evaluation, records, config.human_eval, config.eval, export_dir)
     promote_model(checkpoints, evaluation, data_fingerprint, config.promotion, model_name, config.model_dump())

@@ -5,10 +5,11 @@ before anything heavy loads.
 """
 
 from pathlib import Path
-from typing import Literal, Optional, get_args, get_origin
+from typing import Literal, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from radreport.errors import RadreportError
 from radreport.registry.names import name_problem
@@ -23,7 +24,7 @@ class Section(BaseModel):
     def no_booleans_for_numbers(cls, value, info):
         """YAML's `true` would otherwise pass as 1 wherever a number is expected (fields and dict values)."""
         annotation = cls.model_fields[info.field_name].annotation
-        numbers = (int, float, Optional[int], Optional[float])
+        numbers = (int, float, Optional[int], Optional[float], Union[int, float])
         if isinstance(value, bool) and annotation in numbers:
             raise ValueError("expected a number, got true/false")
         if isinstance(value, dict) and get_origin(annotation) is dict and get_args(annotation)[1] in numbers:
@@ -123,8 +124,9 @@ class FormatConfig(Section):
 
 
 class LoraTrainConfig(Section):
-    """What both train sections share: the base model's backend, the adapter and the optimizer; each modality
-    sets its own defaults where they differ."""
+    """What both train sections share, with one meaning and one help text: the base model's backend, the adapter, the
+    optimizer, the schedule and the checkpoints; each modality sets its own defaults where they differ
+    (`modality_default`)."""
     model: str = Field(..., description="Base model: a local Hugging Face folder (text: also 'embedded:gemma-3-270m').")
     backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description=(
         "unsloth (GPU, 4-bit), hf-qlora (GPU, bitsandbytes NF4), cpu-lora (fp32), or auto: the first of these that "
@@ -137,8 +139,28 @@ class LoraTrainConfig(Section):
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+    warmup_steps: Union[int, float] = Field(10, ge=0, description=(
+        "Linear warmup: optimizer steps, or below 1 a share of all steps (0.1: the first tenth). Warmup also keeps "
+        "Adam's first, sign-like updates small, where they are most sensitive to bf16 rounding in the gradients."))
+    max_steps: int = Field(40, gt=0, description="Optimizer steps (ignored when epochs is set).")
+    epochs: Optional[float] = Field(None, gt=0, description=(
+        "Passes over the (weighted) training examples; sets the number of optimizer steps when given."))
     logging_steps: int = Field(5, gt=0, description="Log train loss every N steps.")
+    save_steps: int = Field(20, gt=0, description=(
+        "Save a checkpoint, with its validation loss, every N optimizer steps (the last step is always saved); every "
+        "checkpoint's adapter is kept for evaluation."))
+    resume: bool = Field(True, description=(
+        "Continue from the newest complete checkpoint of an interrupted run with the same data and config "
+        "(half-written checkpoints are skipped)."))
+    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description=(
+        "Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every "
+        "one can be evaluated)."))
     seed: int = Field(42, description="Seed for data order and LoRA init.")
+
+
+def modality_default(name: str, default) -> FieldInfo:
+    """A shared train field with one modality's own default; its help text and bounds stay the shared ones."""
+    return FieldInfo.merge_field_infos(LoraTrainConfig.model_fields[name], default=default)
 
 
 class TrainConfig(LoraTrainConfig):
@@ -147,9 +169,6 @@ class TrainConfig(LoraTrainConfig):
     target_modules: list[str] = Field(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], description=(
             "Linear layers that get adapters."))
-    max_steps: int = Field(40, gt=0, description="Optimizer steps (ignored when epochs is set).")
-    epochs: Optional[float] = Field(None, gt=0, description=(
-        "Passes over the (weighted) training examples; sets the number of optimizer steps when given."))
     abnormal_weight: int = Field(1, ge=1, description=(
         "Training examples whose target the observation labeler finds abnormal are seen this many times as often (1: "
         "as they come). Fights collapse to the most common 'normal' text."))
@@ -167,12 +186,7 @@ class TrainConfig(LoraTrainConfig):
         "Triton devices)."))
     group_by_length: bool = Field(True, description=(
         "Batch examples of similar length together, so padding stays small (every backend)."))
-    warmup_steps: int = Field(10, ge=0, description=(
-        "Linear warmup steps. Warmup also keeps Adam's first, sign-like updates small, where they are most sensitive "
-        "to bf16 rounding in the gradients."))
     max_length: int = Field(256, gt=8, description="Token limit per example; longer ones are truncated and counted.")
-    save_steps: int = Field(20, gt=0, description=(
-        "Save a checkpoint every N optimizer steps (the last step is always saved)."))
     max_train_examples: Optional[int] = Field(None, gt=0, description="Cap on training examples (None: all).")
     gradient_checkpointing: bool = Field(False, description=(
         "Trade compute for memory (Unsloth's offloaded variant on that backend); off where memory allows: it costs "
@@ -181,12 +195,6 @@ class TrainConfig(LoraTrainConfig):
         "hf-qlora on an NVIDIA GPU with liger-kernel installed (the gpu extra): Liger's Triton RMSNorm, RoPE and "
         "SwiGLU kernels (less activation memory, fewer launches). trl computes the loss with its own fused LM head "
         "and keeps Liger's fused linear cross-entropy off. false: plain PyTorch layers."))
-    resume: bool = Field(True, description=(
-        "Continue from the newest complete checkpoint of an interrupted run with the same data and config "
-        "(half-written checkpoints are skipped)."))
-    keep_last_checkpoints: Optional[int] = Field(None, gt=0, description=(
-        "Keep only the last K checkpoints on disk while training, plus the best by eval loss (None: all, so every "
-        "one can be evaluated)."))
     processes: int = Field(1, ge=1, description=(
         "Training processes on this machine, through accelerate: DDP over gloo on a CPU, NCCL on GPUs (one per GPU). "
         "batch_size is per process: the global batch is processes x batch_size x grad_accum. Rank 0 alone saves "
@@ -198,6 +206,29 @@ class TrainConfig(LoraTrainConfig):
     eval_loss_examples: int = Field(32, ge=0, description=(
         "Validation examples whose loss is computed at every checkpoint and logged as eval_loss (0: none, and "
         "retention keeps only the last K)."))
+
+
+class VisionTrainConfig(LoraTrainConfig):
+    """Image -> region-structured report: a LLaVA-style model, QLoRA on the language model only."""
+    model: str = Field(..., description=(
+        "Local LLaVA-style checkpoint folder with its processor, e.g. llava-v1.6-mistral-7b-hf."))
+    backend: Literal["auto", "unsloth", "hf-qlora", "cpu-lora"] = Field("auto", description=(
+        "As train.backend; unsloth uses its FastVisionModel."))
+    prompt: str = Field("Generate an X-ray report for Lung, Heart, Mediastinal, and Bone.", description=(
+        "User prompt beside the images."))
+    target_modules: str = Field(
+        r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)", description=(
+            "Regex of the layers that get adapters: the language model's linear layers; the vision tower and "
+            "projector stay frozen."))
+    lora_dropout: float = modality_default("lora_dropout", 0.05)
+    batch_size: int = modality_default("batch_size", 1)
+    grad_accum: int = modality_default("grad_accum", 8)
+    learning_rate: float = modality_default("learning_rate", 5e-5)
+    weight_decay: float = modality_default("weight_decay", 0.0)
+    lr_scheduler: str = modality_default("lr_scheduler", "cosine")
+    warmup_steps: Union[int, float] = modality_default("warmup_steps", 0.1)
+    logging_steps: int = modality_default("logging_steps", 10)
+    save_steps: int = modality_default("save_steps", 50)
 
 
 MetricName = Literal[METRIC_NAMES]
@@ -358,11 +389,30 @@ class PipelineConfig(Section):
         "Preference tuning of the champion (`run.py prefer`); None: no such stage."))
 
 
+
+class ImagesConfig(Section):
+    path: str = Field(..., description=(
+        "Folder of chest X-ray images (IU X-Ray: the PNGs of Open-i or Kaggle), or an image index CSV."))
+    index: Optional[str] = Field(None, description=(
+        "CSV with one row per image (report_id, file, view; files relative to it). None: IU X-Ray's "
+        "indiana_projections.csv beside data.path."))
+    columns: dict[str, str] = Field({}, description="report_id/file/view -> column name in the index CSV.")
+    max_images: int = Field(2, gt=0, description="Images per study, frontal views first.")
+
+
+class VisionPipelineConfig(Section):
+    """Image -> region-structured report: a config with an `images` section runs the vision pipeline."""
+    data: DataConfig = DataConfig()
+    images: ImagesConfig
+    structuring: StructuringConfig = StructuringConfig()
+    train: VisionTrainConfig
+    eval: EvalConfig = EvalConfig()
+    human_eval: HumanEvalConfig = HumanEvalConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
 def load_config(path: str | Path | None, data_path: str | None = None):
     """A PipelineConfig, or a VisionPipelineConfig for a config with an `images` section, read from YAML;
     `data_path` overrides `data.path`. Errors name the file and field."""
-    from radreport.vision.config import VisionPipelineConfig  # it builds on the sections here
-
     raw = {}
     if path:
         try:

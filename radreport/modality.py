@@ -1,6 +1,6 @@
 """Text or images: the one module that tells a text model from an image model, for configs, checkpoints and
-registered versions, and hands out what differs between them (the adapter that writes, the input a request or a
-row must carry). Everything else asks here instead of testing a flag."""
+registered versions, and hands out what differs between them (the adapter that writes, the held-out evaluation, the
+input a request or a row must carry, the task name). Everything else asks here instead of testing a flag."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ IMAGE = Modality("image", True, "images", "reports")
 
 
 def of_config(config) -> Modality:
-    from radreport.vision.config import VisionPipelineConfig
+    from radreport.config import VisionPipelineConfig
 
     return IMAGE if isinstance(config, VisionPipelineConfig) else TEXT
 
@@ -50,6 +50,16 @@ def load_adapter(checkpoints, step: int | None):
     from radreport.inference.adapters import ImageAdapter, TextAdapter
 
     return (ImageAdapter if of_manifest(checkpoints.manifest).takes_images else TextAdapter)(checkpoints, step)
+
+
+def evaluate(checkpoints, records, cfg):
+    """Held-out evaluation of this checkpoint set, scored and its best checkpoint chosen as its modality asks; both
+    give the same Evaluation, so one pipeline step and the gate take either."""
+    from radreport.evaluation.checkpoints import evaluate_checkpoints
+    from radreport.evaluation.images import evaluate_images
+
+    takes_images = of_manifest(checkpoints.manifest).takes_images
+    return (evaluate_images if takes_images else evaluate_checkpoints)(checkpoints, records, cfg)
 
 
 def task_of(config) -> str:

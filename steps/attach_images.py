@@ -6,7 +6,7 @@ from zenml import step
 
 from ops.lineage import link_runs
 from radreport import tracking
-from radreport.vision.config import ImagesConfig
+from radreport.config import ImagesConfig
 from radreport.vision.images import attach_images as attach
 from radreport.vision.images import csv_image_index, iu_image_index
 

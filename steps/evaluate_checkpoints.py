@@ -12,10 +12,10 @@ from materializers.evaluation import EvaluationMaterializer
 from ops.lineage import link_runs
 from radreport import tracking
 from radreport.config import EvalConfig
-from radreport.evaluation.checkpoints import evaluate_checkpoints as evaluate
 from radreport.evaluation.examples import log_examples
 from radreport.evaluation.plots import loss_plot, metrics_plot
 from radreport.evaluation.result import Evaluation
+from radreport.modality import evaluate
 from radreport.training.checkpoints import CheckpointSet
 
 
@@ -23,8 +23,8 @@ from radreport.training.checkpoints import CheckpointSet
 def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, eval_config: EvalConfig) -> tuple[
     Annotated[Evaluation, "evaluation"], Annotated[HTMLString, "evaluation_report"]
 ]:
-    """Score every baseline, the untuned base model and every checkpoint on held-out records, overall and per
-    region; choose the best checkpoint."""
+    """Score the baselines, the untuned base model and every checkpoint on held-out records, overall and per
+    region; choose the best checkpoint. Text and image runs alike: the modality decides what is written and how."""
     link_runs()
     result = evaluate(checkpoints, records, eval_config)
     with tempfile.TemporaryDirectory() as tmp:

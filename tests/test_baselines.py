@@ -7,7 +7,8 @@ from radreport.training.checkpoints import CheckpointSet
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE
 from radreport.training.retrieval import ExampleIndex, prompts_for
-from radreport.training.lora import optimizer_steps, training_examples
+from radreport.training.lora import training_examples
+from radreport.training.runs import optimizer_steps
 
 TRAIN = pd.DataFrame({
     "report_id": ["a", "b", "c", "d"], "split": "train", "instruction": "Summarize.",

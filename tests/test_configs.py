@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from radreport.errors import RadreportError
-from radreport.config import PipelineConfig, load_config
-from radreport.vision.config import VisionPipelineConfig
+from radreport.config import PipelineConfig, VisionPipelineConfig, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 

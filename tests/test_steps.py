@@ -96,7 +96,8 @@ def test_resume_reads_each_checkpoint_back_and_falls_back_past_a_corrupt_one(rec
     from transformers import TrainerCallback
 
     from radreport.paths import home
-    from radreport.training.lora import checkpoint_fault, train_lora as train
+    from radreport.training.lora import train_lora as train
+    from radreport.training.runs import checkpoint_fault
 
     class Killed(Exception):
         pass

@@ -3,8 +3,7 @@
 import pandas as pd
 import pytest
 
-from radreport.config import StructuringConfig
-from radreport.vision.config import VisionTrainConfig
+from radreport.config import StructuringConfig, VisionTrainConfig
 from radreport.vision.images import attach_images, csv_image_index, image_paths, iu_image_index
 from radreport.metrics import MetricSuite
 from radreport.structuring import REGIONS, parse_regions, render, structure
@@ -92,22 +91,35 @@ def test_the_report_ends_in_eos_whatever_the_template_writes(records, tiny_llava
     assert int(labels[labels != -100][-1]) == processor.tokenizer.eos_token_id
 
 
-def test_train_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
+def test_train_resume_generate_parse_and_score_on_cpu(records, tiny_llava, tmp_path):
+    from transformers import TrainerCallback
+
     from radreport.inference.adapters import ImageAdapter
     from radreport.modality import load_adapter
     from radreport.vision.training import train_vision_lora
 
+    class Killed(Exception):
+        pass
+
+    class KillAtStep6(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 6:
+                raise Killed
+
     config = VisionTrainConfig(model=str(tiny_llava), backend="cpu-lora", max_steps=12, batch_size=3, grad_accum=1,
-                               learning_rate=2e-3, eval_steps=4, logging_steps=1)
+                               learning_rate=2e-3, save_steps=4, logging_steps=1)
+    with pytest.raises(Killed):  # interrupted after the step-4 checkpoint: the rerun resumes there, as text does
+        train_vision_lora(records, config, tmp_path / "first", callbacks=[KillAtStep6()])
     checkpoints = train_vision_lora(records, config, tmp_path / "adapter")
     manifest = checkpoints.manifest
     losses = [e["loss"] for e in checkpoints.log_history if "loss" in e]
     assert manifest["takes_images"] and manifest["task"] == "image_to_structured" and losses[-1] < losses[0]
     summary = manifest["summary"]
-    assert checkpoints.steps == [summary["best_step"]] and summary["best_step"] in (4, 8, 12)
+    assert summary["resumed_from_step"] == 4 and summary["global_step"] == 12
+    assert checkpoints.steps == [4, 8, 12] and summary["best_eval_loss_step"] in (4, 8, 12)  # every one kept
     assert 0 < summary["trainable_share"] < 0.5
 
-    adapter = load_adapter(checkpoints, summary["best_step"])  # the modality comes from the manifest
+    adapter = load_adapter(checkpoints, summary["best_eval_loss_step"])  # the modality comes from the manifest
     assert isinstance(adapter, ImageAdapter)
     lora_layers = [name for name, _ in adapter.model.named_modules() if name.endswith("lora_A")]
     assert lora_layers and all("language_model" in name for name in lora_layers)  # vision tower, projector frozen
@@ -142,7 +154,7 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
         "images": {"path": str(iu_images), "index": str(iu_images / "mapping.csv"),
                    "columns": {"report_id": "iu_uid", "view": "projection"}},
         "train": {"model": str(tiny_llava), "backend": "cpu-lora", "max_steps": 4, "batch_size": 2, "grad_accum": 1,
-                  "learning_rate": 2e-3, "eval_steps": 2, "logging_steps": 1},
+                  "learning_rate": 2e-3, "save_steps": 2, "logging_steps": 1},
         "eval": {"split": "test", "max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "metrics": ["bleu", "rouge"]},
         "promotion": {"model_name": "radreport-vision-test", "floors": {"rougeL": 0.0}, "beat_baselines": []}}))
     main(["run", "--config", str(config), "--data", str(data)])
@@ -150,9 +162,9 @@ def test_vision_pipeline_end_to_end_registers_a_version_that_takes_images(stack,
     run = Client().get_pipeline("radreport_vision").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert set(run.steps) == {"ingest_reports", "structure_findings", "attach_images", "format_conversations",
-                              "train_vision", "evaluate_vision", "export_human_eval", "promote_model"}
-    evaluation = run.steps["evaluate_vision"].outputs["evaluation"][0].load()
-    assert list(evaluation.scores.index) == ["constant", "base", f"step-{evaluation.best_step}"]
+                              "train_vision", "evaluate_checkpoints", "export_human_eval", "promote_model"}
+    evaluation = run.steps["evaluate_checkpoints"].outputs["evaluation"][0].load()
+    assert list(evaluation.scores.index) == ["constant", "base", "step-2", "step-4"] and evaluation.best_step in (2, 4)
     assert set(evaluation.regions["system"]) <= set(evaluation.scores.index)
     client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
     version = client.get_model_version("radreport-vision-test", "1")

@@ -41,25 +41,42 @@ def write_all(checkpoints: CheckpointSet, steps: list[int | None], rows: list[di
     return texts
 
 
+def scored_steps(checkpoints: CheckpointSet, cfg: EvalConfig) -> list[int]:
+    return checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
+
+
+def checked_suite(cfg: EvalConfig, modalities: set[str]) -> MetricSuite:
+    """The metric suite for reports of these modalities; a select_metric that does not apply to them is refused
+    before anything is scored, text or images."""
+    suite = metric_suite(cfg, modalities)
+    if cfg.select_metric in suite.not_applicable:
+        raise RadreportError(f"eval.select_metric {cfg.select_metric} does not apply to these reports: "
+                             f"{suite.not_applicable_note}")
+    return suite
+
+
+def chosen(scores: pd.DataFrame, regions: pd.DataFrame, examples: pd.DataFrame, cfg: EvalConfig,
+           suite: MetricSuite) -> Evaluation:
+    """The Evaluation with the best checkpoint by select_metric, whose scores are logged as best_*."""
+    best_step = best_checkpoint(scores, cfg.select_metric)
+    tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[system_of_step(best_step)].items()}})
+    return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes, list(suite.not_applicable))
+
+
 def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: EvalConfig) -> Evaluation:
     held_out = held_out_records(records, cfg)
-    steps = checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
+    steps = scored_steps(checkpoints, cfg)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
     for system, texts in baseline_outputs(records[records["split"] == "train"], examples["input"].tolist()).items():
         examples[system] = texts
     for system, texts in write_all(checkpoints, [None, *steps], held_out.to_dict("records"), cfg).items():
         examples[system] = texts
     modalities = held_out["modality"].tolist() if "modality" in held_out else ["chest_xray"] * len(held_out)
-    suite = metric_suite(cfg, set(modalities))
-    if cfg.select_metric in suite.not_applicable:
-        raise RadreportError(f"eval.select_metric {cfg.select_metric} does not apply to these reports: "
-                             f"{suite.not_applicable_note}")
+    suite = checked_suite(cfg, set(modalities))
     systems = [*BASELINES, BASE, *map(system_of_step, steps)]
     splits = [region_splitter(checkpoints.manifest["task"], scheme_for(m)) for m in modalities]
     scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems, splits)
-    best_step = best_checkpoint(scores, cfg.select_metric)
-    tracking.log_metrics({"best_step": best_step, **{f"best_{k}": v for k, v in scores.loc[system_of_step(best_step)].items()}})
-    return Evaluation(scores, regions, examples, best_step, cfg.select_metric, suite.notes, list(suite.not_applicable))
+    return chosen(scores, regions, examples, cfg, suite)
 
 
 def region_splitter(task: str, scheme: Scheme):

@@ -22,7 +22,7 @@ import pandas as pd
 from radreport import tracking
 from radreport.config import PreferenceConfig, TrainConfig
 from radreport.training.checkpoints import CheckpointSet, collect_checkpoints
-from radreport.training.lora import stop_on_non_finite
+from radreport.training.runs import stop_on_non_finite
 from radreport.training.retrieval import FILE as RETRIEVAL_FILE
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
     manifest.json          base model, task, instruction and prompt template as trained, training summary
     log_history.json       the trainer's per-step log (loss, learning rate, grad norm)
-    tokenizer/             the tokenizer the adapters were trained with
+    tokenizer/             the tokenizer the adapters were trained with (an image model's processor)
     step-<N>/              adapter_config.json + adapter_model.safetensors at optimizer step N
 """
 
@@ -61,9 +61,15 @@ def clear_train_output(out: Path, overwrite: bool) -> None:
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
+def train_manifest(cfg, task: str, summary: dict, **specifics) -> dict:
+    """What a training run's manifest says, text or image: the base model, the task, the config and summary, and
+    what the modality adds (the instruction and prompt template, or the prompt and the images per study)."""
+    return {"base_model": cfg.model, "task": task, **specifics, "train_config": cfg.model_dump(), "summary": summary}
+
+
 def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, manifest: dict, log_history: list[dict]) -> CheckpointSet:
     """Keep the adapters (not optimizer state) of the trainer's checkpoints in `work_dir`, plus what is needed to
-    use them; `work_dir` is removed."""
+    use them (the tokenizer, or an image model's processor); `work_dir` is removed."""
     for checkpoint in sorted(work_dir.glob("checkpoint-*")):
         if not all((checkpoint / name).is_file() for name in ADAPTER_FILES):
             continue  # a checkpoint left half-written by an interrupted run
@@ -72,7 +78,7 @@ def collect_checkpoints(work_dir: Path, out_dir: Path, tokenizer, manifest: dict
         for name in ADAPTER_FILES:
             shutil.copy2(checkpoint / name, step_dir / name)
     shutil.rmtree(work_dir)
-    tokenizer.padding_side = "left"
+    getattr(tokenizer, "tokenizer", tokenizer).padding_side = "left"  # a processor's own tokenizer
     tokenizer.save_pretrained(out_dir / "tokenizer")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (out_dir / "log_history.json").write_text(json.dumps(log_history, indent=2))

@@ -1,10 +1,6 @@
 """LoRA supervised fine-tuning with trl's SFTTrainer (loss on the response only)."""
 
-import hashlib
-import json
 import logging
-import math
-import shutil
 import time
 from pathlib import Path
 
@@ -12,12 +8,13 @@ import pandas as pd
 
 from radreport import tracking
 from radreport.training.backends import import_unsloth_first, select_backend
-from radreport.training.checkpoints import CheckpointSet, collect_checkpoints
+from radreport.training.checkpoints import CheckpointSet, collect_checkpoints, train_manifest
 from radreport.config import TrainConfig
 from radreport.formatting import PROMPT_TEMPLATE, RETRIEVAL_TEMPLATE, prompt_completion
 from radreport.training.models import load_model, load_tokenizer, qlora_loading, resolve_model, trainer_precision
-from radreport.paths import home
 from radreport.training.retrieval import ExampleIndex
+from radreport.training.runs import (checkpoint_step, optimizer_steps, resume_point, retention, run_dir,
+                                     save_last_step, stop_on_non_finite)
 
 log = logging.getLogger(__name__)
 
@@ -25,49 +22,6 @@ log = logging.getLogger(__name__)
 def count_overlong(rows: list[dict], tokenizer, max_length: int) -> int:
     lengths = [len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) + 1 for r in rows]
     return sum(n > max_length for n in lengths)
-
-
-def stop_on_non_finite():
-    """A callback that stops training with a clear error when the logged loss or gradient norm is NaN or
-    infinite (trl's fused loss can report 0 while the gradients are NaN); earlier checkpoints stay."""
-    from transformers import TrainerCallback
-
-    class StopOnNonFinite(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            for name in ("loss", "grad_norm"):
-                value = (logs or {}).get(name)
-                if value is not None and not math.isfinite(value):
-                    saved = sorted(Path(args.output_dir).glob("checkpoint-*"))
-                    raise FloatingPointError(f"training {name} became {value} at step {state.global_step}; "
-                                             f"last good checkpoint: {saved[-1] if saved else 'none'}")
-
-    return StopOnNonFinite()
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(path.name.split("-")[1])
-
-
-def prune_checkpoints(work_dir: Path, keep_last: int | None, best_step: int | None) -> None:
-    """Delete every checkpoint but the last `keep_last` and the best by eval loss. (The trainer's own
-    save_total_limit=1 deletes the last one at the end of training when a best one is tracked.)"""
-    if not keep_last:
-        return
-    saved = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step)
-    for path in saved[:-keep_last]:
-        if checkpoint_step(path) != best_step:
-            shutil.rmtree(path)
-
-
-def retention(keep_last: int | None):
-    from transformers import TrainerCallback
-
-    class Retention(TrainerCallback):
-        def on_save(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:  # the rank that saves is the one that prunes
-                prune_checkpoints(Path(args.output_dir), keep_last, state.best_global_step)
-
-    return Retention()
 
 
 def peak_memory_gb(backend: str) -> float:
@@ -111,13 +65,6 @@ def load_for_training(backend: str, model_path: Path, cfg: TrainConfig):
     if uses_bf16_linears(cfg.cpu_bf16_base):
         bf16_linears(model)
     return model, tokenizer, lora
-
-
-def optimizer_steps(cfg: TrainConfig, examples: int) -> int:
-    """max_steps, or enough steps for `epochs` passes over `examples`."""
-    if cfg.epochs is None:
-        return cfg.max_steps
-    return max(1, math.ceil(cfg.epochs * examples / (cfg.batch_size * cfg.grad_accum)))
 
 
 def sft_args(cfg: TrainConfig, output_dir: Path, backend: str = "cpu-lora", eval_loss: bool = False,
@@ -186,60 +133,6 @@ def has_varlen_attention() -> bool:
     return any(importlib.util.find_spec(name) for name in ("flash_attn", "xformers"))
 
 
-def run_dir(rows: list[dict], cfg: TrainConfig, task: str) -> Path:
-    """Where a run with these examples and this config keeps its trainer checkpoints, so a rerun can resume."""
-    digest = hashlib.sha256(json.dumps([rows, cfg.model_dump(exclude={"resume"}), task]).encode()).hexdigest()[:16]
-    return home() / "runs" / f"train-{digest}"
-
-
-def checkpoint_fault(checkpoint: Path) -> str | None:
-    """Why a trainer checkpoint cannot be resumed from, or None. Each file is read as resuming will read it, so
-    a half-written or corrupt one is found here rather than after the model has loaded."""
-    import torch
-    from safetensors import safe_open
-
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-        json.loads((checkpoint / "adapter_config.json").read_text())
-        with safe_open(str(checkpoint / "adapter_model.safetensors"), "pt") as weights:
-            if not list(weights.keys()):
-                return "adapter_model.safetensors holds no tensors"
-        for state in ("optimizer.pt", "scheduler.pt"):
-            torch.load(checkpoint / state, map_location="cpu", weights_only=True)
-        read_rng_state(checkpoint / "rng_state.pth")
-    except Exception as error:  # noqa: BLE001 - any way of failing to read it means "not resumable"
-        return f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'unreadable'}"
-    return None
-
-
-def read_rng_state(path: Path) -> None:
-    """Load the trainer's saved random states as resuming does, into throwaway generators (the global ones are
-    left as they are)."""
-    import random
-
-    import numpy as np
-    import torch
-    from transformers.trainer_pt_utils import safe_globals
-
-    with safe_globals():
-        states = torch.load(path, map_location="cpu", weights_only=True)
-    random.Random().setstate(states["python"])
-    np.random.RandomState().set_state(states["numpy"])
-    torch.Generator().set_state(states["cpu"])
-
-
-def latest_complete_checkpoint(work_dir: Path) -> Path | None:
-    """The newest checkpoint that reads back whole (state, adapter weights, optimizer, scheduler, random states);
-    a newer half-written or corrupt one is skipped with a warning saying why."""
-    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=checkpoint_step, reverse=True)
-    for checkpoint in checkpoints:
-        fault = checkpoint_fault(checkpoint)
-        if fault is None:
-            return checkpoint
-        log.warning("skipping checkpoint %s: %s", checkpoint, fault)
-    return None
-
-
 def training_examples(records: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
     """The train split, deduplicated, capped and weighted as configured."""
     train = records[records["split"] == "train"]
@@ -301,12 +194,7 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     work_dir = run_dir(rows, cfg, task)
     args = sft_args(cfg, work_dir, backend, eval_loss=bool(eval_rows), max_steps=optimizer_steps(cfg, len(rows)))
     with args.main_process_first(desc="choosing the checkpoint to resume from"):  # one rank clears, all then agree
-        resume_from = latest_complete_checkpoint(work_dir) if cfg.resume else None
-        if resume_from:
-            log.warning("resuming from %s", resume_from)
-            tracking.set_tags({"train_resumed_from": resume_from.name})
-        elif work_dir.exists() and args.process_index == 0:
-            shutil.rmtree(work_dir)  # a fresh start: no checkpoint of an earlier attempt may be mistaken for this run's
+        resume_from = resume_point(work_dir, cfg.resume, clears=args.process_index == 0)
     trainer = trainer_class(backend, cfg)(
         model=model, args=args,
         train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
@@ -315,12 +203,7 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
-    if trainer.state.global_step % cfg.save_steps:
-        trainer.save_model(str(work_dir / f"checkpoint-{trainer.state.global_step}"))  # rank 0 writes (FSDP: gathers)
-        if eval_rows:
-            trainer.evaluate()
-        if trainer.is_world_process_zero():
-            prune_checkpoints(work_dir, cfg.keep_last_checkpoints, trainer.state.best_global_step)
+    save_last_step(trainer, work_dir, cfg, evaluate=bool(eval_rows))
     if not trainer.is_world_process_zero():
         return None  # rank 0 alone writes the checkpoint set and logs
     tokens = next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), 0)
@@ -332,8 +215,8 @@ def train_lora(records: pd.DataFrame, cfg: TrainConfig, task: str, out_dir: Path
                "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": round(peak_memory_gb(backend), 2)}
     tracking.log_metrics({k: v for k, v in summary.items() if k != "global_step"})
     template = RETRIEVAL_TEMPLATE if cfg.retrieval else PROMPT_TEMPLATE
-    manifest = {"base_model": cfg.model, "task": task, "instruction": train["instruction"].mode().iat[0],
-                "prompt_template": template, "train_config": cfg.model_dump(), "summary": summary}
+    manifest = train_manifest(cfg, task, summary, instruction=train["instruction"].mode().iat[0],
+                              prompt_template=template)
     checkpoints = collect_checkpoints(work_dir, out_dir, tokenizer, manifest, trainer.state.log_history)
     if index:
         index.save(out_dir)

@@ -2,28 +2,28 @@
 
 Backends as for text (`radreport/training/backends.py`): hf-qlora (bitsandbytes NF4 + prepare_model_for_kbit_training),
 unsloth (FastVisionModel, language layers only), cpu-lora (fp32, for tests). LoRA goes on the language model's
-linear layers only; the vision tower and projector stay frozen. The checkpoint with the lowest validation loss is
-the one kept.
+linear layers only; the vision tower and projector stay frozen. The schedule, resuming and the checkpoints kept are
+text training's (`radreport/training/runs.py`): every checkpoint's adapter is kept for evaluation to choose from.
 """
 
-import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from radreport import tracking
+from radreport.config import VisionTrainConfig
+from radreport.modality import IMAGE_TASK
 from radreport.training.backends import import_unsloth_first, select_backend
-from radreport.training.checkpoints import CheckpointSet
-from radreport.vision.config import VisionTrainConfig
-from radreport.vision.images import image_paths
+from radreport.training.checkpoints import CheckpointSet, collect_checkpoints, train_manifest
 from radreport.training.models import load_for_inference, qlora_loading, resolve_model, trainer_precision
+from radreport.training.runs import (checkpoint_step, optimizer_steps, resume_point, retention, run_dir,
+                                     save_last_step, stop_on_non_finite)
 from radreport.vision.format import VisionCollator, conversation, load_images
+from radreport.vision.images import image_paths
 
 log = logging.getLogger(__name__)
-TASK = "image_to_structured"
 # Modules the 4-bit load leaves in bf16. transformers matches each pattern as a regex from the start of the full
 # module name (or as a suffix), and LLaVA-Next's modules are `model.vision_tower.…`: a bare "vision_tower" would
 # quantize the whole vision tower and projector.
@@ -70,12 +70,29 @@ def trainable_share(model) -> float:
     return trainable / sum(parameter_count(p) for p in model.parameters())
 
 
-def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path, callbacks=()) -> CheckpointSet:
-    """Train on the train split and keep the adapter with the lowest validation loss, laid out as a
-    one-checkpoint CheckpointSet (the processor in place of the tokenizer), so registry, promotion and export
-    treat it as they treat a text adapter."""
+def training_args(cfg: VisionTrainConfig, work_dir: Path, backend: str, max_steps: int):
+    """Validation loss and a checkpoint every save_steps, as text training saves them; the trainer tracks the
+    lowest validation loss (`state.best_global_step`), which pruning keeps beside the last K."""
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
+
+    on_gpu = backend != "cpu-lora" and torch.cuda.is_available()  # hf-qlora runs on a CPU for smoke runs
+    return TrainingArguments(
+        output_dir=str(work_dir), max_steps=max_steps, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, optim="adamw_torch",
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, logging_steps=cfg.logging_steps,
+        eval_strategy="steps", eval_steps=cfg.save_steps, save_strategy="steps", save_steps=cfg.save_steps,
+        metric_for_best_model="eval_loss", greater_is_better=False, remove_unused_columns=False, seed=cfg.seed,
+        **trainer_precision(on_gpu), gradient_checkpointing_kwargs={"use_reentrant": False},
+        report_to=["mlflow"] if tracking.active() else [], dataloader_num_workers=0)
+
+
+def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Path, callbacks=()) -> CheckpointSet:
+    """Train on the train split, resuming an interrupted run with the same studies and config; every saved
+    checkpoint's adapter is laid out as a CheckpointSet (the processor in place of the tokenizer), so evaluation,
+    registry, promotion and export treat it as they treat a text run's."""
+    from transformers import Trainer
 
     train = records[records["split"] == "train"].to_dict("records")
     validation = records[records["split"] == "validation"].to_dict("records")
@@ -88,37 +105,24 @@ def train_vision_lora(records: pd.DataFrame, cfg: VisionTrainConfig, out_dir: Pa
     tracking.set_tags({"train_backend": backend, "train_backend_reason": why, "modality": "image"})
     model, processor = load_for_training(backend, cfg)
     share = trainable_share(model)
-    on_gpu = backend != "cpu-lora" and torch.cuda.is_available()  # hf-qlora runs on a CPU for smoke runs
-    work_dir = out_dir / "trainer"
-    args = TrainingArguments(
-        output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-        optim="adamw_torch", lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
-        logging_steps=cfg.logging_steps, eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps",
-        save_steps=cfg.eval_steps, save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
-        greater_is_better=False, remove_unused_columns=False, seed=cfg.seed, **trainer_precision(on_gpu),
-        gradient_checkpointing_kwargs={"use_reentrant": False}, report_to=["mlflow"] if tracking.active() else [],
-        dataloader_num_workers=0)
+    work_dir = run_dir(train, cfg, IMAGE_TASK)
+    args = training_args(cfg, work_dir, backend, optimizer_steps(cfg, len(train)))
+    resume_from = resume_point(work_dir, cfg.resume)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
-                      data_collator=VisionCollator(processor), callbacks=list(callbacks))
+                      data_collator=VisionCollator(processor),
+                      callbacks=[stop_on_non_finite(), retention(cfg.keep_last_checkpoints), *callbacks])
     started = time.perf_counter()
-    result = trainer.train()
-    best_step = trainer.state.best_global_step or trainer.state.global_step
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    save_last_step(trainer, work_dir, cfg, evaluate=True)
     summary = {"backend": backend, "train_studies": len(train), "validation_studies": len(validation),
-               "trainable_share": share, "global_step": trainer.state.global_step, "best_step": best_step,
-               "best_eval_loss": trainer.state.best_metric, "final_train_loss": result.training_loss,
-               "train_seconds": round(time.perf_counter() - started, 1)}
+               "trainable_share": share, "global_step": trainer.state.global_step,
+               "resumed_from_step": checkpoint_step(resume_from) if resume_from else 0,
+               "best_eval_loss_step": trainer.state.best_global_step, "best_eval_loss": trainer.state.best_metric,
+               "final_train_loss": result.training_loss, "train_seconds": round(time.perf_counter() - started, 1)}
     tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, prefix="vision_")
-    model.save_pretrained(out_dir / f"step-{best_step}")  # the best adapter: load_best_model_at_end put it back
-    processor.save_pretrained(out_dir / "tokenizer")
-    shutil.rmtree(work_dir)
-    (out_dir / "manifest.json").write_text(json.dumps(
-        {"base_model": cfg.model, "task": TASK, "takes_images": True, "prompt_template": cfg.prompt,
-         "max_images": max(len(image_paths(r["images"])) for r in train), "train_config": cfg.model_dump(),
-         "summary": summary}, indent=2))
-    (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-    return CheckpointSet(str(out_dir))
+    manifest = train_manifest(cfg, IMAGE_TASK, summary, takes_images=True, prompt_template=cfg.prompt,
+                              max_images=max(len(image_paths(r["images"])) for r in train))
+    return collect_checkpoints(work_dir, out_dir, processor, manifest, trainer.state.log_history)
 
 
 def load_vision_adapter(checkpoints: CheckpointSet, step: int | None):
