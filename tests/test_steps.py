@@ -159,3 +159,20 @@ def test_a_loaded_checkpoint_set_takes_its_local_copy_with_it(tmp_path):
     del loaded
     gc.collect()
     assert not copy.exists()
+
+
+@pytest.mark.parametrize("takes_images", [False, True], ids=["text", "images"])
+def test_a_select_metric_that_does_not_apply_is_refused_by_either_evaluation(takes_images, tmp_path):
+    """The same applicability check, text or images, before any model loads (the manifest alone says which)."""
+    import json
+
+    import pandas as pd
+
+    from radreport.modality import evaluate
+    from radreport.training.checkpoints import CheckpointSet
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"task": "findings_to_impression", "takes_images": takes_images}))
+    records = pd.DataFrame({"report_id": ["a"], "split": ["validation"], "input": ["x"], "images": [["a.png"]],
+                            "output": ["y"], "modality": ["ct"]})
+    with pytest.raises(RadreportError, match="eval.select_metric clinical_f1_micro does not apply to these reports"):
+        evaluate(CheckpointSet(str(tmp_path)), records, EvalConfig(select_metric="clinical_f1_micro"))

@@ -45,9 +45,14 @@ def scored_steps(checkpoints: CheckpointSet, cfg: EvalConfig) -> list[int]:
     return checkpoints.steps[-cfg.last_k_checkpoints:] if cfg.last_k_checkpoints else checkpoints.steps
 
 
+def report_modalities(held_out: pd.DataFrame) -> list[str]:
+    """Each held-out report's imaging modality (chest X-ray where the records name none, as image records do)."""
+    return held_out["modality"].tolist() if "modality" in held_out else ["chest_xray"] * len(held_out)
+
+
 def checked_suite(cfg: EvalConfig, modalities: set[str]) -> MetricSuite:
     """The metric suite for reports of these modalities; a select_metric that does not apply to them is refused
-    before anything is scored, text or images."""
+    before any model writes, text or images."""
     suite = metric_suite(cfg, modalities)
     if cfg.select_metric in suite.not_applicable:
         raise RadreportError(f"eval.select_metric {cfg.select_metric} does not apply to these reports: "
@@ -65,14 +70,14 @@ def chosen(scores: pd.DataFrame, regions: pd.DataFrame, examples: pd.DataFrame, 
 
 def evaluate_checkpoints(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: EvalConfig) -> Evaluation:
     held_out = held_out_records(records, cfg)
+    modalities = report_modalities(held_out)
+    suite = checked_suite(cfg, set(modalities))
     steps = scored_steps(checkpoints, cfg)
     examples = held_out[["report_id", "input", "output"]].rename(columns={"output": "reference"}).reset_index(drop=True)
     for system, texts in baseline_outputs(records[records["split"] == "train"], examples["input"].tolist()).items():
         examples[system] = texts
     for system, texts in write_all(checkpoints, [None, *steps], held_out.to_dict("records"), cfg).items():
         examples[system] = texts
-    modalities = held_out["modality"].tolist() if "modality" in held_out else ["chest_xray"] * len(held_out)
-    suite = checked_suite(cfg, set(modalities))
     systems = [*BASELINES, BASE, *map(system_of_step, steps)]
     splits = [region_splitter(checkpoints.manifest["task"], scheme_for(m)) for m in modalities]
     scores, regions = score_systems(suite, examples["reference"].tolist(), examples, systems, splits)

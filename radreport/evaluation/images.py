@@ -6,7 +6,8 @@ import pandas as pd
 
 from radreport.config import EvalConfig
 from radreport.evaluation.baselines import CONSTANT, constant_output
-from radreport.evaluation.checkpoints import checked_suite, chosen, held_out_records, score_systems, scored_steps, write_all
+from radreport.evaluation.checkpoints import (checked_suite, chosen, held_out_records, report_modalities, score_systems,
+                                              scored_steps, write_all)
 from radreport.evaluation.result import Evaluation
 from radreport.evaluation.systems import BASE, system_of_step
 from radreport.structuring import parse_regions
@@ -15,8 +16,8 @@ from radreport.training.checkpoints import CheckpointSet
 
 def evaluate_images(checkpoints: CheckpointSet, records: pd.DataFrame, cfg: EvalConfig) -> Evaluation:
     held_out = held_out_records(records, cfg)
+    suite = checked_suite(cfg, set(report_modalities(held_out)))
     steps = scored_steps(checkpoints, cfg)
-    suite = checked_suite(cfg, {"chest_xray"})  # the image path reads chest X-rays
     examples = held_out[["report_id", "images", "output"]].rename(columns={"output": "reference"})
     examples = examples.reset_index(drop=True)
     examples[CONSTANT] = constant_output(records[records["split"] == "train"])
