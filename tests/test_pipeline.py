@@ -149,7 +149,7 @@ def test_promote_force_and_rollback_are_on_record(stack, capsys):
     assert {"gate", "force", "rollback"} <= {e["action"] for e in trail}
 
 
-def test_two_promotions_at_once_leave_one_consistent_champion(stack, tmp_path):
+def test_two_promotions_at_once_leave_one_consistent_champion(stack, tiny_config, sample_path, tmp_path):
     """Two processes gate two versions at the same moment, by a policy both pass: the lock serialises them, so the
     second decision compares against the first's winner (unlocked, both would read the same champion, or the
     compare-and-set would refuse the second)."""
@@ -159,6 +159,7 @@ def test_two_promotions_at_once_leave_one_consistent_champion(stack, tmp_path):
     from radreport.registry.audit import entries as trail
     from radreport.registry.history import champion_history
 
+    main(["run", "--config", tiny_config(learning_rate=3e-4), "--data", str(sample_path)])  # a third version
     policy = tmp_path / "everyone_passes.yaml"
     policy.write_text(yaml.safe_dump({"promotion": {"floors": {}, "margins": {"rougeL": 1.0}, "beat_baselines": []}}))
     before = len(trail(registry(), "radreport-test"))
