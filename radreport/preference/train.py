@@ -61,7 +61,8 @@ def trainer_for(method: str, model, tokenizer, rows: pd.DataFrame, cfg: Preferen
                   max_steps=cfg.max_steps, save_strategy="steps", save_steps=cfg.save_steps, max_length=cfg.max_length,
                   logging_steps=train_cfg.logging_steps, warmup_steps=0, lr_scheduler_type="linear", seed=cfg.seed,
                   weight_decay=train_cfg.weight_decay, optim="adamw_torch",
-                  gradient_checkpointing=train_cfg.gradient_checkpointing, dataloader_num_workers=0, disable_tqdm=False,
+                  gradient_checkpointing=train_cfg.gradient_checkpointing, dataloader_num_workers=0,
+                  disable_tqdm=False,
                   report_to=["mlflow"] if tracking.active() else [], **trainer_precision(torch.cuda.is_available()))
     callbacks = [stop_on_non_finite()]
     if method == "dpo":
