@@ -40,14 +40,9 @@ def show_summary(summary) -> None:
                                      "configs/stacks/kubernetes_run.yaml.")
 def run(config, data, zenml_config):
     """Train, evaluate and gate a model: the whole pipeline."""
-    from ops.runs import run_pipeline, summarize
-    from radreport.recipe import resolve
+    from ops.runs import run_pipeline
 
-    started = time.perf_counter()
-    pipeline_run = run_pipeline(resolve(config, data), zenml_config=zenml_config)
-    summary = summarize(pipeline_run, time.perf_counter() - started)
-    show_summary(summary)
-    return summary
+    return run_and_show(run_pipeline, config, data, zenml_config)
 
 
 @click.command()
@@ -56,12 +51,18 @@ def run(config, data, zenml_config):
 @click.option("--zenml-config", help="ZenML run settings (per-step resources, step operator, image).")
 def prefer(config, data, zenml_config):
     """Tune the champion on preferences (a clinical judge, radiologists' ratings), then evaluate and gate it."""
-    from ops.runs import run_preference, summarize
+    from ops.runs import run_preference
+
+    return run_and_show(run_preference, config, data, zenml_config)
+
+
+def run_and_show(start, config: str, data: str | None, zenml_config: str | None):
+    """One pipeline run of the resolved config (`start`: ops.runs.run_pipeline or run_preference), its summary shown."""
+    from ops.runs import summarize
     from radreport.recipe import resolve
 
     started = time.perf_counter()
-    pipeline_run = run_preference(resolve(config, data), zenml_config=zenml_config)
-    summary = summarize(pipeline_run, time.perf_counter() - started)
+    summary = summarize(start(resolve(config, data), zenml_config=zenml_config), time.perf_counter() - started)
     show_summary(summary)
     return summary
 
