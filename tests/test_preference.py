@@ -1,13 +1,14 @@
 """Preference tuning's parts on the tiny model: the sampler, the judge's reward, preferences from ratings, and a
 DPO/KTO run that moves the policy toward the chosen texts."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from radreport.config import DataConfig, FormatConfig, PreferenceConfig, StructuringConfig, TrainConfig
+from radreport.config import DataConfig, PreferenceConfig, TrainConfig
 from radreport.preference.ratings import UnknownCases, preferences_from_ratings
 from radreport.preference.reward import rewards
 from radreport.training.checkpoints import CheckpointSet
@@ -88,7 +89,7 @@ def test_a_ratings_file_becomes_kto_texts_and_dpo_pairs_and_held_out_cases_never
     path = ratings_file(tmp_path / "ratings.csv", [["r1", "c1", 2, 5, "B", ""], ["r1", "c2", 4, 3, "A", ""],
                                                      ["r2", "c3", 3, 3, "B", ""], ["r1", "c4", 5, 1, "A", ""]])
     checkpoints = CheckpointSet(str(tmp_path))
-    (tmp_path / "manifest.json").write_text('{"instruction": "Write the impression."}')
+    (tmp_path / "manifest.json").write_text(json.dumps({"instruction": INSTRUCTION}))
     kto, pairs, counts = preferences_from_ratings(read_ratings([str(path)]), sheet, key, records, checkpoints,
                                                   PreferenceConfig(source="ratings", ratings=[str(path)]))
     assert counts == {"ratings": 4, "rated_cases_outside_train": 1, "kto_desirable": 2, "kto_undesirable": 1,
